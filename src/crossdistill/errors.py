@@ -1,0 +1,35 @@
+"""The project's own error types.
+
+Every mistake a user can make (a missing file, a corrupt volume, an unknown site, a bad
+config key) is raised as a :class:`CrossDistillError`. The command line turns it into one
+line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CrossDistillError(Exception):
+    """Base class of every error that is the user's to fix; ``str(err)`` is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class InputError(CrossDistillError):
+    """A file or folder given by the user cannot be used: ``<path>: <reason>``."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ConfigError(CrossDistillError):
+    """A configuration key is unknown, mistyped or out of range: ``<key>: <reason>``."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"config key '{key}': {reason}")
