@@ -1,0 +1,126 @@
+"""Reading a prepared cache (written by :mod:`crossdistill.data.prepare`).
+
+Layout::
+
+    CACHE/index.json                       sites, cases, shapes, spacing, affine, hashes
+    CACHE/splits.json                      case-level train/val/test per site
+    CACHE/cases/<site>/<case>_image.npy    (Z, size, size) float16, z-scored
+    CACHE/cases/<site>/<case>_mask.npy     (Z, size, size) uint8 in {0, 1}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from crossdistill.data.sites import resolve_sites
+from crossdistill.data.splits import SPLITS
+from crossdistill.errors import CrossDistillError, InputError
+
+INDEX_FILE = "index.json"
+SPLITS_FILE = "splits.json"
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CachedCase:
+    """One case of the cache; ``entry`` is its record in ``index.json``."""
+
+    site: str
+    case_id: str
+    image_file: Path
+    mask_file: Path
+    entry: dict
+
+    @property
+    def num_slices(self) -> int:
+        return int(self.entry["num_slices"])
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size (mm) of the original canonical volume along X, Y, Z."""
+        return tuple(self.entry["spacing"])
+
+    def image(self, mmap: bool = True) -> np.ndarray:
+        """``(Z, size, size)`` float16 slices, memory-mapped unless ``mmap=False``."""
+        return np.load(self.image_file, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+    def mask(self, mmap: bool = True) -> np.ndarray:
+        """``(Z, size, size)`` uint8 slices in {0, 1}."""
+        return np.load(self.mask_file, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+class Cache:
+    """A prepared cache folder: its index, its splits and its memory-mapped arrays."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        index_path = self.root / INDEX_FILE
+        if not self.root.is_dir():
+            raise InputError(self.root, "cache folder does not exist (run `crossdistill prepare`)")
+        if not index_path.is_file():
+            raise InputError(
+                self.root, "not a prepared cache: no index.json (run `crossdistill prepare`)"
+            )
+        self.index = _read_json(index_path)
+        if self.index.get("version") != CACHE_VERSION:
+            raise InputError(
+                index_path,
+                f"cache version {self.index.get('version')} is not {CACHE_VERSION}; "
+                "run prepare again",
+            )
+        splits_path = self.root / SPLITS_FILE
+        self.splits: dict = _read_json(splits_path)["sites"] if splits_path.is_file() else {}
+        self._cases = [
+            CachedCase(
+                site=e["site"],
+                case_id=e["case"],
+                image_file=self.root / e["image"],
+                mask_file=self.root / e["mask"],
+                entry=e,
+            )
+            for e in self.index["cases"]
+        ]
+
+    @property
+    def size(self) -> int:
+        """In-plane size of every cached slice."""
+        return int(self.index["size"])
+
+    @property
+    def sites(self) -> list[str]:
+        """Site folders in the cache, in index order."""
+        return list(self.index["sites"])
+
+    def resolve_sites(self, names: Iterable[str] | None) -> list[str]:
+        """Site folders for names given as S4 / UCL / folder; ``None`` means all sites."""
+        return self.sites if names is None else resolve_sites(names, self.sites)
+
+    def cases(
+        self, sites: Iterable[str] | None = None, split: str | None = None
+    ) -> list[CachedCase]:
+        """The cases of ``sites`` (all by default) in ``split`` (all by default)."""
+        folders = self.resolve_sites(sites)
+        if split is not None and split not in SPLITS:
+            raise CrossDistillError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        out = []
+        for case in self._cases:
+            if case.site not in folders:
+                continue
+            if split is not None and case.case_id not in self.splits.get(case.site, {}).get(
+                split, []
+            ):
+                continue
+            out.append(case)
+        return out
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"cannot read ({err})") from None

@@ -1,0 +1,270 @@
+"""``crossdistill prepare``: validate a multi-site folder and write the memory-mapped cache.
+
+Case by case (peak memory is one case, whatever the number of cases), each volume is
+read, validated (:func:`crossdistill.data.cases.load_case`), reoriented to RAS+, z-scored
+and cut into axial slices resized to ``size × size``. Everything is written into a
+staging folder inside the output and moved into place only when all cases succeeded, so a
+failed run leaves no half-written cache. The input folder is never written to.
+
+The cache is keyed by a fingerprint of the settings and of every input file's SHA-256:
+running ``prepare`` again on unchanged input reuses it; any change rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crossdistill.data.cache import CACHE_VERSION, INDEX_FILE, SPLITS_FILE, Cache
+from crossdistill.data.cases import Case, CaseFiles, find_sites, load_case
+from crossdistill.data.io import file_sha256
+from crossdistill.data.preprocess import mask_to_network, volume_to_network
+from crossdistill.data.sites import site_info
+from crossdistill.data.splits import make_splits
+from crossdistill.errors import CrossDistillError, InputError
+from crossdistill.progress import progress_bar
+
+
+@dataclass
+class PrepareResult:
+    """What ``prepare`` did."""
+
+    cache: Path
+    reused: bool
+    sites: dict[str, int]
+    slices: int
+    empty_masks: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def prepare(
+    data_dir: str | Path,
+    out: str | Path,
+    size: int = 384,
+    skip_invalid: bool = False,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    progress: bool = True,
+) -> PrepareResult:
+    """Validate ``data_dir`` and write (or reuse) the cache in ``out``.
+
+    Raises:
+        InputError: the first invalid case (unless ``skip_invalid``), a missing input, or an
+            output folder inside the input folder.
+    """
+    start = time.perf_counter()
+    data_dir, out = Path(data_dir), Path(out)
+    if size < 16 or size % 16:
+        raise CrossDistillError(f"--size must be a positive multiple of 16, got {size}")
+    sites = find_sites(data_dir)
+    if _inside(out, data_dir):
+        raise InputError(
+            out, f"output folder is inside the input folder {data_dir}; choose another"
+        )
+    skipped: list[tuple[str, str]] = []
+    for site, files in sites.items():
+        if not files:
+            _fail_or_skip(
+                InputError(data_dir / site, "site folder holds no cases"), skip_invalid, skipped
+            )
+
+    fingerprint, hashes = _fingerprint(data_dir, sites, size, skip_invalid)
+    if _reusable(out, fingerprint):
+        cache = Cache(out)
+        _write_splits(out, cache.index, seed, val_fraction, test_fraction)
+        return _result(out, cache.index, reused=True, start=start)
+
+    staging = out / f".staging-{os.getpid()}"
+    try:
+        index = _build(data_dir, sites, size, staging, hashes, skip_invalid, skipped, progress)
+        index["fingerprint"] = fingerprint
+        _commit(staging, out, index)
+    except OSError as err:
+        raise InputError(out, f"cannot write the cache ({err.strerror or err})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _write_splits(out, index, seed, val_fraction, test_fraction)
+    return _result(out, index, reused=False, start=start)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _fail_or_skip(err: InputError, skip_invalid: bool, skipped: list[tuple[str, str]]) -> None:
+    if not skip_invalid:
+        raise err
+    skipped.append((str(err.path), err.reason))
+
+
+def _fingerprint(
+    data_dir: Path, sites: dict[str, list[CaseFiles]], size: int, skip_invalid: bool
+) -> tuple[str, dict]:
+    hashes: dict[Path, str] = {}
+    listing = []
+    for site, files in sites.items():
+        for f in files:
+            row = [site, f.case_id]
+            for path in (f.image, f.mask):
+                if path is None:
+                    row += [None, None]
+                    continue
+                try:
+                    hashes[path] = file_sha256(path)
+                except InputError:
+                    hashes[path] = "unreadable"
+                row += [str(path.relative_to(data_dir)), hashes[path]]
+            listing.append(row)
+    settings = {"version": CACHE_VERSION, "size": size, "skip_invalid": skip_invalid}
+    blob = json.dumps({**settings, "files": listing}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest(), hashes
+
+
+def _reusable(out: Path, fingerprint: str) -> bool:
+    try:
+        index = json.loads((out / INDEX_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    if index.get("fingerprint") != fingerprint or index.get("version") != CACHE_VERSION:
+        return False
+    return all((out / e[k]).is_file() for e in index["cases"] for k in ("image", "mask"))
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "_"
+
+
+def _build(
+    data_dir: Path,
+    sites: dict[str, list[CaseFiles]],
+    size: int,
+    staging: Path,
+    hashes: dict[Path, str],
+    skip_invalid: bool,
+    skipped: list[tuple[str, str]],
+    progress: bool,
+) -> dict:
+    all_files = [f for files in sites.values() for f in files]
+    entries: list[dict] = []
+    used_names: set[str] = set()
+    with progress_bar(len(all_files), "prepare", enabled=progress) as advance:
+        for files in all_files:
+            advance(status=f"{files.site}/{files.case_id}")
+            try:
+                case = load_case(files)
+            except InputError as err:
+                _fail_or_skip(err, skip_invalid, skipped)
+                continue
+            stem = f"cases/{_safe_name(case.site)}/{_safe_name(case.case_id)}"
+            while stem in used_names:
+                stem += "_"
+            used_names.add(stem)
+            entries.append(_write_case(case, size, staging, stem, data_dir, hashes))
+    kept_sites = sorted({e["site"] for e in entries}, key=list(sites).index)
+    if not entries:
+        raise InputError(data_dir, "no valid case to prepare")
+    return {
+        "version": CACHE_VERSION,
+        "size": size,
+        "source": str(data_dir.resolve()),
+        "sites": {s: _site_record(s, entries) for s in kept_sites},
+        "cases": entries,
+        "skipped": [{"path": p, "reason": r} for p, r in skipped],
+    }
+
+
+def _site_record(site: str, entries: list[dict]) -> dict:
+    info = site_info(site)
+    cases = [e["case"] for e in entries if e["site"] == site]
+    return {"label": info.label, "name": info.name, "source": info.source, "cases": cases}
+
+
+def _write_case(
+    case: Case, size: int, staging: Path, stem: str, data_dir: Path, hashes: dict
+) -> dict:
+    image = volume_to_network(case.image, size).astype(np.float16)
+    mask = mask_to_network(case.mask, size)
+    (staging / stem).parent.mkdir(parents=True, exist_ok=True)
+    np.save(staging / f"{stem}_image.npy", image)
+    np.save(staging / f"{stem}_mask.npy", mask)
+    sx, sy, _ = case.spacing
+    x, y, z = case.image.shape
+    per_slice = case.mask.reshape(-1, z).sum(axis=0)
+    return {
+        "site": case.site,
+        "case": case.case_id,
+        "image": f"{stem}_image.npy",
+        "mask": f"{stem}_mask.npy",
+        "num_slices": int(z),
+        "shape": [int(x), int(y), int(z)],
+        "source_shape": list(case.source_shape),
+        "spacing": [float(s) for s in case.spacing],
+        "slice_spacing": [sy * y / size, sx * x / size],
+        "affine": np.asarray(case.affine).round(6).tolist(),
+        "foreground": [int(v > 0) for v in per_slice],
+        "foreground_voxels": int(per_slice.sum()),
+        "labels": case.labels,
+        "source": {
+            "image": str(case.image_path.relative_to(data_dir)),
+            "mask": str(case.mask_path.relative_to(data_dir)),
+            "image_sha256": hashes.get(case.image_path),
+            "mask_sha256": hashes.get(case.mask_path),
+        },
+    }
+
+
+def _commit(staging: Path, out: Path, index: dict) -> None:
+    """Move the staged cache into ``out``: replace ``cases/``, then write ``index.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INDEX_FILE).unlink(missing_ok=True)
+    old = out / f".old-{os.getpid()}"
+    if (out / "cases").exists():
+        os.replace(out / "cases", old)
+    os.replace(staging / "cases", out / "cases")
+    shutil.rmtree(old, ignore_errors=True)
+    write_json_atomic(out / INDEX_FILE, index)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+
+
+def _write_splits(
+    out: Path, index: dict, seed: int, val_fraction: float, test_fraction: float
+) -> None:
+    cases = {site: record["cases"] for site, record in index["sites"].items()}
+    splits = make_splits(cases, seed, val_fraction, test_fraction)
+    payload = {
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "sites": splits,
+    }
+    write_json_atomic(out / SPLITS_FILE, payload)
+
+
+def _result(out: Path, index: dict, reused: bool, start: float) -> PrepareResult:
+    sites = {s: len(r["cases"]) for s, r in index["sites"].items()}
+    return PrepareResult(
+        cache=out,
+        reused=reused,
+        sites=sites,
+        slices=sum(e["num_slices"] for e in index["cases"]),
+        empty_masks=sum(1 for e in index["cases"] if e["foreground_voxels"] == 0),
+        skipped=[(s["path"], s["reason"]) for s in index.get("skipped", [])],
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,138 @@
+"""Volume readers: NIfTI (any orientation), MHD, NRRD and DICOM series agree on array and grid."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from crossdistill.data.io import read_volume
+from crossdistill.errors import InputError
+
+SHAPE = (12, 10, 5)  # X, Y, Z
+SPACING = (0.6, 0.7, 3.0)
+
+
+def _reference() -> np.ndarray:
+    return np.arange(np.prod(SHAPE), dtype=np.int16).reshape(SHAPE)
+
+
+def _sitk_image() -> sitk.Image:
+    image = sitk.GetImageFromArray(_reference().transpose(2, 1, 0))  # sitk wants (Z, Y, X)
+    image.SetSpacing(SPACING)
+    image.SetOrigin((10.0, -20.0, 5.0))  # LPS
+    return image
+
+
+def _expected_ras_affine() -> np.ndarray:
+    """An identity-direction LPS image is, in RAS+, flipped along x and y."""
+    affine = np.diag([-SPACING[0], -SPACING[1], SPACING[2], 1.0])
+    affine[:3, 3] = [-10.0, 20.0, 5.0]
+    return affine
+
+
+def _check_canonical(volume, reference: np.ndarray) -> None:
+    assert volume.array.shape == SHAPE
+    assert np.allclose(np.diag(volume.affine)[:3], SPACING)  # RAS+: positive diagonal
+    assert np.allclose(volume.spacing, SPACING)
+    assert np.array_equal(volume.array, reference)
+
+
+def test_nifti_is_reoriented_to_ras(tmp_path):
+    data = _reference()
+    nib.save(nib.Nifti1Image(data, _expected_ras_affine()), tmp_path / "v.nii.gz")
+    volume = read_volume(tmp_path / "v.nii.gz")
+    _check_canonical(volume, data[::-1, ::-1, :])
+    assert np.allclose(volume.source_affine, _expected_ras_affine())
+    # The world position of a voxel does not change with the reorientation.
+    world = volume.source_affine @ np.array([2, 3, 4, 1.0])
+    i, j, k = 2, 3, 4
+    assert np.allclose(
+        volume.affine @ np.array([SHAPE[0] - 1 - i, SHAPE[1] - 1 - j, k, 1.0]), world
+    )
+
+
+@pytest.mark.parametrize("suffix", [".mhd", ".nrrd", ".nii.gz"])
+def test_itk_formats_match_nifti_grid(tmp_path, suffix):
+    path = tmp_path / f"v{suffix}"
+    sitk.WriteImage(_sitk_image(), str(path))
+    volume = read_volume(path)
+    _check_canonical(volume, _reference()[::-1, ::-1, :])
+    assert np.allclose(volume.source_affine, _expected_ras_affine(), atol=1e-5)
+
+
+def _write_dicom_series(folder, image: sitk.Image, series_uid: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(image.GetDepth()):
+        plane = image[:, :, k]
+        tags = {
+            "0008|0060": "MR",
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
+            "0020|000e": series_uid,
+            "0020|0013": str(k + 1),
+            "0020|0032": "\\".join(map(str, image.TransformIndexToPhysicalPoint((0, 0, k)))),
+            "0020|0037": "1\\0\\0\\0\\1\\0",
+            "0018|0050": str(SPACING[2]),
+        }
+        for tag, value in tags.items():
+            plane.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        writer.Execute(plane)
+
+
+def test_dicom_series(tmp_path):
+    _write_dicom_series(tmp_path / "series", _sitk_image(), "1.2.826.0.1.3680043.2.1125.2")
+    volume = read_volume(tmp_path / "series")
+    _check_canonical(volume, _reference()[::-1, ::-1, :])
+
+
+def test_dicom_folder_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no DICOM series"):
+        read_volume(tmp_path / "empty")
+    mixed = tmp_path / "mixed"
+    _write_dicom_series(mixed / "a", _sitk_image(), "1.2.826.0.1.3680043.2.1125.3")
+    _write_dicom_series(mixed / "b", _sitk_image(), "1.2.826.0.1.3680043.2.1125.4")
+    for f in (mixed / "b").iterdir():
+        f.rename(mixed / f"b_{f.name}")
+    for f in (mixed / "a").iterdir():
+        f.rename(mixed / f"a_{f.name}")
+    with pytest.raises(InputError, match="2 DICOM series"):
+        read_volume(mixed)
+
+
+def test_not_a_volume(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="not a volume"):
+        read_volume(tmp_path / "notes.txt")
+
+
+def test_absurd_header_dimensions(tmp_path):
+    path = tmp_path / "huge.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), path)
+    raw = bytearray(path.read_bytes())
+    header = nib.Nifti1Header.from_fileobj(open(path, "rb"))
+    header.set_data_shape((30000, 30000, 30000))
+    raw[: header.sizeof_hdr] = header.binaryblock
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="absurd dimensions"):
+        read_volume(path)
+
+
+def test_negative_spacing_in_header(tmp_path):
+    path = tmp_path / "neg.nii"
+    image = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4))
+    image.header["pixdim"][1:4] = [1.0, -1.0, 0.0]
+    nib.save(image, path)
+    raw = bytearray(path.read_bytes())
+    header = nib.Nifti1Header.from_fileobj(open(path, "rb"))
+    header["pixdim"][1:4] = [1.0, 0.0, 1.0]
+    header["qform_code"] = 0
+    header["sform_code"] = 0
+    raw[: header.sizeof_hdr] = header.binaryblock
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="spacing"):
+        read_volume(path)
