@@ -1,0 +1,169 @@
+"""Run configuration: YAML files validated by pydantic, with ``--set a.b=c`` overrides.
+
+A run is one network trained on ``train.sites`` (a teacher, a plain student, or a student
+distilled from ``distill.teacher``) and evaluated on ``eval.sites``. The protocols of
+DESIGN §5 are presets that fill those lists from ``protocol``, ``target`` and ``role``:
+
+============================  ===================  ===================  ==============
+protocol                      teacher train.sites  student train.sites  eval.sites
+============================  ===================  ===================  ==============
+``cross-site``                [target]             all other sites      [target]
+``leave-one-site-out``        all other sites      all other sites      [target]
+``custom`` (default)          as given             as given             as given
+============================  ===================  ===================  ==============
+
+Unknown or mistyped keys fail with the key's dotted path (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crossdistill.errors import ConfigError, InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    cache: Path | None = None  # a cache written by ``crossdistill prepare``
+    channels: Literal[1, 3] = 1  # 3 = 2.5D input (slices z−1, z, z+1)
+    augment: bool = True
+    num_workers: int = Field(0, ge=0)
+
+
+class ModelConfig(_Strict):
+    name: str = "enet"
+    width: float = Field(1.0, gt=0)
+    num_classes: int = Field(2, ge=2)
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-2, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class ScheduleConfig(_Strict):
+    """CyclicLR stepped per iteration; ``triangular2`` halves the amplitude every cycle."""
+
+    name: Literal["cyclic", "constant"] = "cyclic"
+    base_lr: float = Field(1e-6, gt=0)
+    max_lr: float = Field(1e-2, gt=0)
+    step_size: int = Field(2000, ge=1)
+    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular2"
+
+
+class TrainConfig(_Strict):
+    sites: list[str] | None = None
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(16, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)  # None = one pass over the slices
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    val_every: int = Field(1, ge=1)
+
+
+class DistillConfig(_Strict):
+    teacher: Path | None = None  # a run folder or a checkpoint file
+    preset: str = "none"  # none, ours, or a Table 3 row (lm, aam, kmm, kmm+lm, ...)
+    terms: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-term overrides
+
+
+class EvalConfig(_Strict):
+    sites: list[str] | None = None
+    split: Literal["val", "test"] = "test"
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    seed: int = 0
+    output: Path = Path("runs")
+    protocol: Literal["custom", "cross-site", "leave-one-site-out"] = "custom"
+    target: str | None = None
+    role: Literal["teacher", "student"] = "student"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    distill: DistillConfig = DistillConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+def protocol_sites(
+    protocol: str, role: str, target: str, all_sites: list[str]
+) -> tuple[list[str], list[str]]:
+    """``(train_sites, eval_sites)`` of ``role`` under ``protocol`` for target site ``target``."""
+    others = [s for s in all_sites if s != target]
+    if protocol == "cross-site":
+        return ([target] if role == "teacher" else others), [target]
+    if protocol == "leave-one-site-out":
+        return others, [target]
+    raise ConfigError("protocol", f"'{protocol}' is not a protocol preset")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=3"`` → ``(["train", "epochs"], 3)``; the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(text, "an override must look like key.sub=value")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each ``key.sub=value`` in the nested dict ``raw`` (creating levels as needed)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(".".join(path), f"'{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (or start from the defaults), apply overrides and validate.
+
+    Raises:
+        InputError: the file is missing or not valid YAML.
+        ConfigError: an unknown or mistyped key, named by its dotted path.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "config file does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise InputError(path, f"not valid YAML{where}") from None
+        if not isinstance(raw, dict):
+            raise InputError(path, "a config must be a mapping of sections")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(root)"
+        reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(key, reason) from None
+
+
+def dump_config(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (what a run actually used)."""
+    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
