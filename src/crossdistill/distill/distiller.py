@@ -1,0 +1,168 @@
+"""The distiller: frozen teacher + student + configured KD terms (paper eq. 8).
+
+    L = L_seg + Σ_k λ_k · L_k            (paper preset: λ_LM = 0.2, λ_KM = 0.9, λ_AA = 0.9)
+
+``L_seg`` (``crossdistill.losses.segmentation_loss``, weight 1) is always included; the KD
+terms come from a mapping ``name -> {"weight": λ, **options}`` (see ``distill.terms`` and
+``distill.presets``). The teacher is frozen (``requires_grad_(False)``), kept in eval mode
+whatever ``train()`` is called with (its BatchNorm statistics never move) and run under
+``torch.no_grad()``. The adapters belong to the terms, which are submodules of the
+distiller, so they are saved and trained together with the student. ``state_dict()`` holds
+the teacher as well (so that ``.to()`` moves it); a student checkpoint is
+``distiller.student`` plus ``distiller.kd_terms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from crossdistill.distill.terms import DistillTerm, build_distill_term
+from crossdistill.errors import ConfigError
+from crossdistill.losses.segmentation import segmentation_loss
+from crossdistill.models.output import SegOutput
+
+SEG = "seg"
+
+
+@dataclass
+class DistillOutput:
+    """What one distillation step computes.
+
+    Attributes:
+        total: ``Σ terms`` — the scalar to backpropagate.
+        terms: weighted terms, ``"seg"`` first (weight 1), then each KD term as ``λ·L``.
+        raw: the same keys, unweighted.
+        logits: the student's logits, for metrics.
+        teacher_logits: the teacher's logits (detached) when a KD term needed them, e.g. to
+            measure the teacher's reliability on the student's training images (DESIGN §5).
+    """
+
+    total: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    raw: dict[str, Tensor] = field(default_factory=dict)
+    logits: Tensor | None = None
+    teacher_logits: Tensor | None = None
+
+    def detached(self) -> dict[str, float]:
+        """Flat ``{"total", "seg", "aam", ..., "raw/aam", ...}`` floats for logging."""
+        out = {"total": float(self.total.detach())}
+        out.update({k: float(v.detach()) for k, v in self.terms.items()})
+        out.update({f"raw/{k}": float(v.detach()) for k, v in self.raw.items()})
+        return out
+
+
+class Distiller(nn.Module):
+    """Teacher–student distillation with configurable terms.
+
+    Args:
+        teacher: the trained teacher returning ``SegOutput``; may be None only without KD
+            terms (the "w/o" baseline).
+        student: the student returning ``SegOutput``.
+        terms: ``{name: {"weight": λ, **options}}``; None or {} = segmentation loss only.
+        key_prefix: config path of ``terms`` used in error messages.
+
+    Raises:
+        ConfigError: an unknown term, option or feature, or a bad value.
+    """
+
+    def __init__(
+        self,
+        teacher: nn.Module | None,
+        student: nn.Module,
+        terms: Mapping[str, Mapping[str, Any] | None] | None = None,
+        *,
+        key_prefix: str = "terms",
+    ) -> None:
+        super().__init__()
+        terms = dict(terms or {})
+        if SEG in terms:
+            raise ConfigError(f"{key_prefix}.{SEG}", "the segmentation loss is always included")
+        if terms and teacher is None:
+            raise ConfigError(key_prefix, "distillation terms need a teacher")
+        self.student = student
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+        self.kd_terms = nn.ModuleDict(
+            {
+                name: build_distill_term(name, opts, student, teacher, key_prefix=key_prefix)
+                for name, opts in terms.items()
+            }
+        )
+
+    @property
+    def term_weights(self) -> dict[str, float]:
+        """``{"seg": 1.0, name: λ, ...}``."""
+        weights = {SEG: 1.0}
+        weights.update({name: term.wiring.weight for name, term in self._terms()})
+        return weights
+
+    def _terms(self) -> Iterator[tuple[str, DistillTerm]]:
+        for name, term in self.kd_terms.items():
+            assert isinstance(term, DistillTerm)
+            yield name, term
+
+    def train(self, mode: bool = True) -> Distiller:
+        """Set the student and adapters to ``mode``; the teacher always stays in eval mode."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The student's parameters, then the terms' (adapters, adaptive AAM weights)."""
+        yield from self.student.parameters()
+        yield from self.kd_terms.parameters()
+
+    @torch.no_grad()
+    def teacher_forward(self, images: Tensor) -> SegOutput:
+        """The teacher's output on ``images`` (eval mode, no gradient)."""
+        if self.teacher is None:
+            raise RuntimeError("this distiller has no teacher")
+        self.teacher.eval()
+        return self.teacher(images)
+
+    def forward(
+        self,
+        images: Tensor,
+        masks: Tensor,
+        teacher_outputs: SegOutput | None = None,
+    ) -> DistillOutput:
+        """Loss terms of one batch.
+
+        Args:
+            images: ``(N, C, H, W)`` student input (the teacher sees the same images).
+            masks: ``(N, H, W)`` or ``(N, 1, H, W)`` ground-truth labels.
+            teacher_outputs: precomputed teacher ``SegOutput`` for these images (e.g. from a
+                cache); it is detached. If None the teacher is run when a term needs it.
+        """
+        student_out: SegOutput = self.student(images)
+        seg = segmentation_loss(student_out.logits, masks)
+        raw: dict[str, Tensor] = {SEG: seg}
+        weighted: dict[str, Tensor] = {SEG: seg}
+        if len(self.kd_terms):
+            if teacher_outputs is None:
+                teacher_outputs = self.teacher_forward(images)
+            teacher_outputs = SegOutput(
+                teacher_outputs.logits.detach(),
+                {k: v.detach() for k, v in teacher_outputs.features.items()},
+            )
+            gate_cache: dict[tuple[float | None, bool], Tensor | None] = {}
+            for name, term in self._terms():
+                value = term(student_out, teacher_outputs, masks, gate_cache)
+                raw[name] = value
+                weighted[name] = term.wiring.weight * value
+        total = torch.stack([v.float() for v in weighted.values()]).sum()
+        return DistillOutput(
+            total=total,
+            terms=weighted,
+            raw=raw,
+            logits=student_out.logits,
+            teacher_logits=None if teacher_outputs is None else teacher_outputs.logits,
+        )

@@ -1,0 +1,147 @@
+"""Registry of knowledge-distillation terms, by name.
+
+A term is an ``nn.Module`` built from options (what a YAML config gives) and, when it owns an
+adapter, from the student's and teacher's channel counts at its tap. Its forward takes the
+student's and the teacher's tensors at that tap::
+
+    term(student, teacher)                 # e.g. KMM on the "high" features
+    term(student, teacher, valid=mask)     # gateable terms: (N, H, W) bool pixel mask
+
+A new method (KD, AT, EMKD, MSKD, ...) is one loss file plus one ``register_term`` call at the
+bottom of this file. The distiller (``crossdistill.distill``) handles what is common to all
+terms: the weight, the tap (``feature``) and the pixel gating options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from crossdistill.errors import ConfigError
+from crossdistill.losses.affinity import AffinityLoss
+from crossdistill.losses.kernel import KernelMatrixLoss
+from crossdistill.losses.logits import LogitsKL
+
+#: ``build(student_channels, teacher_channels, **options) -> nn.Module``
+TermBuilder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    """One registered KD term.
+
+    Attributes:
+        name: the key used in configs (``"aam"``).
+        build: ``build(student_channels, teacher_channels, **options)``; the channel counts are
+            those of the tap (None for ``"logits"`` or when the model does not declare them).
+            A bad value raises ``ValueError``/``TypeError`` whose message starts with the
+            option's name, so that the ``ConfigError`` names the option's key.
+        options: every option the term accepts, with its default. Any other key is an error.
+        default_weight: λ used when a config gives no ``weight`` (the paper's value).
+        default_feature: default tap: ``"logits"`` or a key of ``SegOutput.features``.
+        gateable: the module accepts ``valid=`` (confidence / ground-truth gating).
+        needs_channels: the builder needs both channel counts (it owns an adapter).
+        description: one line for listings.
+    """
+
+    name: str
+    build: TermBuilder
+    options: Mapping[str, Any] = field(default_factory=dict)
+    default_weight: float = 1.0
+    default_feature: str = "logits"
+    gateable: bool = False
+    needs_channels: bool = False
+    description: str = ""
+
+
+_REGISTRY: dict[str, TermSpec] = {}
+
+
+def register_term(spec: TermSpec, *, overwrite: bool = False) -> TermSpec:
+    """Add ``spec`` to the registry (``overwrite=True`` to replace an existing name)."""
+    if spec.name in _REGISTRY and not overwrite:
+        raise ValueError(f"KD term {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def available_terms() -> tuple[str, ...]:
+    """Names of the registered terms, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def get_term(name: str, *, key: str | None = None) -> TermSpec:
+    """The spec registered as ``name``; ``ConfigError`` naming ``key`` (default ``name``)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            key or name, f"unknown distillation term; known: {', '.join(available_terms())}"
+        ) from None
+
+
+def build_term(
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    student_channels: int | None = None,
+    teacher_channels: int | None = None,
+    *,
+    key: str | None = None,
+) -> nn.Module:
+    """Build the term ``name`` with ``options`` (defaults filled in).
+
+    ``key`` is the config path of the term used in error messages (default ``name``);
+    an unknown option, a bad value or missing channel counts raise ``ConfigError``.
+    """
+    key = key or name
+    spec = get_term(name, key=key)
+    options = dict(options or {})
+    for option in options:
+        if option not in spec.options:
+            allowed = ", ".join(sorted(spec.options)) or "none"
+            raise ConfigError(f"{key}.{option}", f"unknown option of '{name}'; allowed: {allowed}")
+    if spec.needs_channels and (student_channels is None or teacher_channels is None):
+        raise ConfigError(key, f"'{name}' needs the channel counts of its feature on both models")
+    merged = {**spec.options, **options}
+    try:
+        return spec.build(student_channels, teacher_channels, **merged)
+    except (TypeError, ValueError) as err:
+        # builders' messages start with the option's name ("margin must be >= 0, ...")
+        bad = next((o for o in sorted(merged, key=len, reverse=True) if str(err).startswith(o)), "")
+        raise ConfigError(f"{key}.{bad}" if bad else key, str(err)) from err
+
+
+register_term(
+    TermSpec(
+        name="lm",
+        build=lambda _s, _t, temperature, direction: LogitsKL(temperature, direction),
+        options={"temperature": 1.0, "direction": "student||teacher"},
+        default_weight=0.2,
+        gateable=True,
+        description="Logits Module: pixel-averaged KL of the class distributions (eq. 7)",
+    )
+)
+register_term(
+    TermSpec(
+        name="kmm",
+        build=lambda s, t, normalize: KernelMatrixLoss(s, t, normalize=normalize),
+        options={"normalize": True},
+        default_weight=0.9,
+        default_feature="high",
+        needs_channels=True,
+        description="Kernel Matrix Module: batch Gram matrices through a 1x1 adapter (eq. 5-6)",
+    )
+)
+register_term(
+    TermSpec(
+        name="aam",
+        build=lambda _s, _t, margin, sizes, adaptive: AffinityLoss(margin, sizes, adaptive),
+        options={"margin": 3.0, "sizes": (1,), "adaptive": False},
+        default_weight=0.9,
+        gateable=True,
+        description="Adaptive Affinity Module: teacher-labelled pairwise KL affinity (eq. 1-4)",
+    )
+)
