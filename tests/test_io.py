@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -114,7 +116,7 @@ def test_absurd_header_dimensions(tmp_path):
     path = tmp_path / "huge.nii"
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), path)
     raw = bytearray(path.read_bytes())
-    header = nib.Nifti1Header.from_fileobj(open(path, "rb"))
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(path.read_bytes()))
     header.set_data_shape((30000, 30000, 30000))
     raw[: header.sizeof_hdr] = header.binaryblock
     path.write_bytes(bytes(raw))
@@ -128,7 +130,7 @@ def test_negative_spacing_in_header(tmp_path):
     image.header["pixdim"][1:4] = [1.0, -1.0, 0.0]
     nib.save(image, path)
     raw = bytearray(path.read_bytes())
-    header = nib.Nifti1Header.from_fileobj(open(path, "rb"))
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(path.read_bytes()))
     header["pixdim"][1:4] = [1.0, 0.0, 1.0]
     header["qform_code"] = 0
     header["sform_code"] = 0

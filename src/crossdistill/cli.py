@@ -105,29 +105,132 @@ def _report_prepare(result) -> None:
     )
 
 
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="YAML run configuration.")]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config key: key.sub=value (repeat).")
+]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")]
+
+
+def _print_summary(summary: dict) -> None:
+    dice = summary["dice"]
+    sites = ", ".join(summary["eval_sites"])
+    line = f"{summary['name']}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} on {sites}"
+    if "teacher_reliability" in summary:
+        reliability = summary["teacher_reliability"]["dice"]["mean"]
+        line += f"; teacher Dice on the student's images {reliability:.3f}"
+    _echo(line)
+
+
+@app.command()
+def train(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    resume: ResumeOption = False,
+) -> None:
+    """Train a teacher or a plain student (no distillation)."""
+    from crossdistill import api
+    from crossdistill.config import load_config
+
+    cfg = load_config(config, (set_ or []))
+    _print_summary(api.train(cfg, resume=resume))
+
+
+@app.command()
+def distill(
+    config: ConfigOption = None,
+    teacher: Annotated[Path | None, typer.Option(help="Teacher run folder or checkpoint.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Preset: ours, none, or a Table 3 row (aam+lm, ...).")
+    ] = None,
+    set_: SetOption = None,
+    resume: ResumeOption = False,
+) -> None:
+    """Train a student distilled from a teacher checkpoint."""
+    from crossdistill import api
+    from crossdistill.config import load_config
+
+    overrides = list(set_ or [])
+    if teacher is not None:
+        overrides.append(f"distill.teacher={teacher}")
+    cfg = load_config(config, overrides)
+    preset = method or (cfg.distill.preset if cfg.distill.preset != "none" else "ours")
+    cfg = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"preset": preset})})
+    _print_summary(api.train(cfg, resume=resume))
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Run folder or checkpoint.")],
+    data: Annotated[Path, typer.Option("--data", help="Cache written by `prepare`.")],
+    sites: SitesOption = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Folder for evaluation.json.")] = None,
+) -> None:
+    """Per-case 3-D Dice, HD95 and ASD (mm) of a network on a cache's sites."""
+    from crossdistill import api
+
+    result = api.evaluate(checkpoint, data, _split_names(sites), split, out)
+    for site, record in result["sites"].items():
+        d, h = record["dice"], record["hd95"]
+        dice = f"Dice {d['mean']:.3f} ± {d['std']:.3f}"
+        _echo(f"{site}: {dice}  HD95 {h['mean']:.2f} mm  ({d['n']} cases)")
+    d = result["overall"]["dice"]
+    _echo(f"all: Dice {d['mean']:.3f} ± {d['std']:.3f}")
+
+
+@app.command()
+def models(
+    size: Annotated[int, typer.Option(help="Input side (pixels) for FLOPs and latency.")] = 384,
+    latency: Annotated[bool, typer.Option("--latency", help="Add median CPU latency.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """The paper's Table 1: parameters and FLOPs of the five networks beside the paper's."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from crossdistill.models import complexity_rows
+
+    rows = complexity_rows(size=size, latency=latency)
+    if json_:
+        _echo(json.dumps(rows))
+        return
+    table = Table(title=f"Table 1 at 1×1×{size}×{size}")
+    for column in ("network", "params (M)", "paper", "Δ", "GFLOPs", "paper", "Δ"):
+        table.add_column(column, justify="right")
+    if latency:
+        table.add_column("CPU ms (batch 1)", justify="right")
+    for r in rows:
+        cells = [
+            r["name"],
+            f"{r['params_m']:.3f}",
+            f"{r['paper_params_m']:.3f}",
+            f"{r['params_rel_diff']:+.1%}",
+            f"{r['gflops']:.2f}",
+            f"{r['paper_gflops']:.2f}",
+            f"{r['gflops_rel_diff']:+.1%}",
+        ]
+        if latency:
+            cells.append(f"{r['latency_ms']:.1f}")
+        table.add_row(*cells)
+    Console().print(table)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for data, cache and results.")] = Path(
         "runs/demo"
     ),
+    target: Annotated[str, typer.Option(help="Target site (S4, UCL, ...).")] = "S4",
+    quick: Annotated[bool, typer.Option("--quick", help="A smaller, faster run.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """The main job: synthetic sites → cache (training and report come with the engine)."""
-    from crossdistill.data.prepare import prepare as run_prepare
-    from crossdistill.data.synth import synthesize
+    """The main job: synthetic sites → teachers → students w/o and w/ distillation → report."""
+    from crossdistill.demo import run_demo
 
-    data = out / "data"
-    if not (data / "sites.json").is_file():
-        summary = synthesize(data, seed=seed)
-        _echo(
-            f"synthetic sites: {summary['cases']} cases written to {data} "
-            f"in {summary['seconds']:.1f} s"
-        )
-    else:
-        _echo(f"synthetic sites: reusing {data}")
-    result = run_prepare(data, out / "cache", size=128, seed=seed)
-    _report_prepare(result)
-    _echo(f"data: {data.resolve()}\ncache: {result.cache.resolve()}")
+    run_demo(out, target=target, quick=quick, seed=seed, echo=_echo)
 
 
 def main() -> None:

@@ -87,6 +87,7 @@ class RunConfig(_Strict):
     protocol: Literal["custom", "cross-site", "leave-one-site-out"] = "custom"
     target: str | None = None
     role: Literal["teacher", "student"] = "student"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -134,8 +135,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+def preset_config_path(name: str) -> Path | None:
+    """The packaged config called ``name`` (``paper``, ``demo``), or ``None``."""
+    candidate = Path(__file__).parent / "configs" / f"{name.removesuffix('.yaml')}.yaml"
+    return candidate if candidate.is_file() and "/" not in name else None
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (or start from the defaults), apply overrides and validate.
+
+    ``path`` may also name a packaged preset: ``paper`` or ``demo``.
 
     Raises:
         InputError: the file is missing or not valid YAML.
@@ -144,6 +153,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if not path.is_file() and preset_config_path(str(path)) is not None:
+            path = preset_config_path(str(path))
         if not path.is_file():
             raise InputError(path, "config file does not exist")
         try:

@@ -37,6 +37,7 @@ class Checkpoint:
     meta: dict[str, Any]
     optimizer: dict[str, Any] | None = None
     rng: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -67,6 +68,7 @@ def save_checkpoint(
     meta: dict[str, Any],
     optimizer: dict[str, Any] | None = None,
     rng: dict[str, Any] | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temporary file + ``os.replace``).
 
@@ -75,9 +77,11 @@ def save_checkpoint(
         meta: JSON-serialisable fields (epoch, step, model spec, config, ...).
         optimizer: an optimizer's ``state_dict()``.
         rng: from :func:`capture_rng`.
+        extra: other tensors to keep beside the model (e.g. distillation adapters).
     """
     path = Path(path)
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.items()}
+    tensors.update({f"extra/{k}": v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
     header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "meta": _jsonable(meta)}
     if optimizer is not None:
         state_meta = {}
@@ -131,6 +135,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if header.get("version") != VERSION:
         raise InputError(path, f"checkpoint version {header.get('version')} is not {VERSION}")
     model = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
+    extra = {k[len("extra/") :]: v for k, v in tensors.items() if k.startswith("extra/")}
     optimizer = None
     if "optimizer" in header:
         state: dict[int, dict[str, Any]] = {}
@@ -144,7 +149,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     rng = dict(header.get("rng", {}))
     if "rng/torch" in tensors:
         rng["torch"] = tensors["rng/torch"].cpu()
-    return Checkpoint(model=model, meta=header["meta"], optimizer=optimizer, rng=rng)
+    return Checkpoint(model=model, meta=header["meta"], optimizer=optimizer, rng=rng, extra=extra)
 
 
 def load_state_dict_strict(

@@ -1,0 +1,215 @@
+"""The Python API behind the command line: one function per command that trains or evaluates.
+
+``train(config)`` trains a teacher or a plain student; with ``config.distill.teacher`` set
+(or a preset other than ``none``) the same call distils a student. Every run writes into
+``config.output / config.name``: the resolved ``config.yaml``, ``metrics.jsonl``,
+checkpoints, ``evaluation.json``, ``summary.json`` and its figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crossdistill.config import RunConfig, dump_config, protocol_sites
+from crossdistill.data.cache import Cache
+from crossdistill.data.dataset import SliceDataset
+from crossdistill.data.sites import resolve_site
+from crossdistill.distill import Distiller, preset_terms
+from crossdistill.engine.fit import FitOptions, fit
+from crossdistill.engine.loading import checkpoint_path, load_model
+from crossdistill.engine.optim import make_optimizer, make_scheduler
+from crossdistill.errors import ConfigError, CrossDistillError
+from crossdistill.eval.evaluate import evaluate_model
+from crossdistill.eval.figures import plot_curves, plot_overlay
+from crossdistill.models import create_model
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was asked for but no GPU is available")
+    return name
+
+
+def run_sites(config: RunConfig, cache: Cache) -> tuple[list[str], list[str]]:
+    """``(train_sites, eval_sites)`` as folders, from the protocol preset or the lists given."""
+    if config.protocol != "custom":
+        if config.target is None:
+            raise ConfigError("target", f"protocol '{config.protocol}' needs a target site")
+        target = resolve_site(config.target, cache.sites)
+        return protocol_sites(config.protocol, config.role, target, cache.sites)
+    if not config.train.sites:
+        raise ConfigError("train.sites", "give the training sites (or a protocol and a target)")
+    train_sites = cache.resolve_sites(config.train.sites)
+    eval_sites = cache.resolve_sites(config.eval.sites) if config.eval.sites else train_sites
+    return train_sites, eval_sites
+
+
+def kd_terms(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """The preset's terms with ``distill.terms`` merged over them (a weight of 0 drops a term)."""
+    terms = preset_terms(config.distill.preset)
+    for name, options in config.distill.terms.items():
+        terms[name] = {**terms.get(name, {}), **(options or {})}
+    return {name: opts for name, opts in terms.items() if opts.get("weight", 1.0) != 0}
+
+
+def _load_teacher(config: RunConfig, student_spec: dict, device: str):
+    if config.distill.teacher is None:
+        raise ConfigError("distill.teacher", f"preset '{config.distill.preset}' needs a teacher")
+    teacher, meta = load_model(config.distill.teacher, device)
+    spec = meta["model"]
+    for key, what in (("in_channels", "input channels"), ("num_classes", "classes")):
+        if int(spec[key]) != int(student_spec[key]):
+            raise CrossDistillError(
+                f"{checkpoint_path(config.distill.teacher)}: the teacher has {spec[key]} {what}, "
+                f"the student {student_spec[key]}"
+            )
+    return teacher, meta
+
+
+def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or distil) the network of ``config``; returns the run's summary."""
+    start = time.perf_counter()
+    if config.data.cache is None:
+        raise ConfigError("data.cache", "give the cache folder written by `crossdistill prepare`")
+    cache = Cache(config.data.cache)
+    train_sites, eval_sites = run_sites(config, cache)
+    device = resolve_device(config.device)
+    run_dir = Path(config.output) / config.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, run_dir / "config.yaml")
+
+    spec = {
+        "name": config.model.name,
+        "width": config.model.width,
+        "in_channels": config.data.channels,
+        "num_classes": config.model.num_classes,
+    }
+    torch.manual_seed(config.seed)
+    student = create_model(spec["name"], spec["in_channels"], spec["num_classes"], spec["width"])
+    terms = kd_terms(config)
+    teacher = teacher_meta = None
+    if terms or config.distill.teacher is not None:
+        teacher, teacher_meta = _load_teacher(config, spec, device)
+    distiller = Distiller(teacher, student, terms, key_prefix="distill.terms")
+    dataset = SliceDataset(
+        cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
+    )
+    optimizer = make_optimizer(distiller.trainable_parameters(), config.train.optimizer)
+    scheduler = make_scheduler(optimizer, config.train.schedule)
+    meta = {
+        "model": spec,
+        "data": {"size": cache.size, "channels": config.data.channels},
+        "config": config.model_dump(mode="json"),
+    }
+    has_val = bool(cache.cases(train_sites, "val"))
+
+    def validate(model) -> float:
+        result = evaluate_model(model, cache, train_sites, "val", config.data.channels)
+        return result["overall"]["dice"]["mean"]
+
+    options = FitOptions(
+        epochs=config.train.epochs,
+        batch_size=config.train.batch_size,
+        seed=config.seed,
+        steps_per_epoch=config.train.steps_per_epoch,
+        val_every=config.train.val_every,
+        num_workers=config.data.num_workers,
+        device=device,
+        progress=progress,
+    )
+    result = fit(
+        distiller,
+        dataset,
+        optimizer,
+        scheduler,
+        run_dir,
+        options,
+        meta,
+        validate if has_val else None,
+        resume,
+    )
+    best, _ = load_model(run_dir / "checkpoints" / "best.safetensors", device)
+    evaluation = evaluate_model(best, cache, eval_sites, config.eval.split, config.data.channels)
+    _write_json(run_dir / "evaluation.json", evaluation)
+    summary = {
+        "name": config.name,
+        "role": config.role,
+        "protocol": config.protocol,
+        "target": config.target,
+        "model": spec,
+        "train_sites": train_sites,
+        "eval_sites": eval_sites,
+        "preset": config.distill.preset,
+        "terms": terms,
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "val_dice": result.best_val_dice if has_val else None,
+        "loss_terms": {"start": result.start_terms, "end": result.end_terms},
+        "skipped_steps": result.bad_steps,
+        "dice": evaluation["overall"]["dice"],
+        "per_case_dice": {
+            f"{site}/{case}": m["dice"]
+            for site, record in evaluation["sites"].items()
+            for case, m in record["cases"].items()
+        },
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if teacher is not None:
+        summary["teacher"] = str(checkpoint_path(config.distill.teacher))
+        summary["teacher_model"] = teacher_meta["model"]
+        summary["teacher_reliability"] = teacher_reliability(
+            teacher, cache, train_sites, config.data.channels
+        )
+    _write_json(run_dir / "summary.json", summary)
+    plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", title=config.name)
+    plot_overlay(
+        best, cache, eval_sites, config.eval.split, config.data.channels, run_dir / "overlay.png"
+    )
+    return summary
+
+
+def teacher_reliability(teacher, cache: Cache, sites: list[str], channels: int) -> dict:
+    """The teacher's Dice on the student's training images (where it teaches)."""
+    result = evaluate_model(teacher, cache, sites, "train", channels)
+    return {
+        "dice": result["overall"]["dice"],
+        "per_site": {site: record["dice"]["mean"] for site, record in result["sites"].items()},
+    }
+
+
+def evaluate(
+    checkpoint: str | Path,
+    cache_dir: str | Path,
+    sites: list[str] | None,
+    split: str = "test",
+    out: str | Path | None = None,
+) -> dict:
+    """Evaluate a run folder or checkpoint on ``sites`` of a cache; writes ``evaluation.json``
+    (and an overlay PNG) into ``out`` (default: the run folder, or beside the checkpoint)."""
+    model, meta = load_model(checkpoint)
+    cache = Cache(cache_dir)
+    channels = int(meta["model"]["in_channels"])
+    folders = cache.resolve_sites(sites)
+    result = evaluate_model(model, cache, folders, split, channels)
+    result["checkpoint"] = str(checkpoint_path(checkpoint))
+    target = (
+        Path(out)
+        if out
+        else (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent)
+    )
+    target.mkdir(parents=True, exist_ok=True)
+    _write_json(target / "evaluation.json", result)
+    plot_overlay(model, cache, folders, split, channels, target / "overlay.png")
+    return result
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=1, allow_nan=True))

@@ -1,0 +1,268 @@
+"""``crossdistill demo``: the whole method on the embedded synthetic sites, in minutes on a CPU.
+
+synthetic sites → cache → on the target site k's test cases, both protocols of DESIGN §5:
+
+=====================  ==========================================  =====================
+key                    what                                        trained on
+=====================  ==========================================  =====================
+``teacher``            UNet++ teacher (cross-site)                 k
+``student_wo``         ENet without distillation (w/o)             the other sites
+``student_w``          ENet distilled from ``teacher`` ("ours")    the other sites
+``loso_teacher``       UNet++ teacher (leave-one-site-out)         the other sites
+``student_w_loso``     ENet distilled from ``loso_teacher``        the other sites
+``student_in_domain``  ENet trained on the target site itself      k
+=====================  ==========================================  =====================
+
+Writes ``OUT/results.json``, ``OUT/report.md`` and ``OUT/dice_bars.png``; every run keeps
+its own folder (curves, overlays, checkpoints) under ``OUT/runs``. A finished run with the
+same configuration is reused when the demo is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from crossdistill import api
+from crossdistill.config import RunConfig, load_config
+from crossdistill.data.prepare import prepare
+from crossdistill.data.sites import display_name, resolve_site
+from crossdistill.data.synth import synthesize
+from crossdistill.eval.figures import plot_dice_bars
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One run of the demo."""
+
+    key: str
+    label: str
+    role: str
+    protocol: str
+    model: str
+    preset: str = "none"
+    teacher: str | None = None
+
+
+PLAN: tuple[DemoRun, ...] = (
+    DemoRun("teacher", "UNet++ teacher, cross-site", "teacher", "cross-site", "unetpp"),
+    DemoRun("student_wo", "ENet w/o distillation", "student", "cross-site", "enet"),
+    DemoRun(
+        "student_w",
+        "ENet w/ (ours), cross-site",
+        "student",
+        "cross-site",
+        "enet",
+        "ours",
+        "teacher",
+    ),
+    DemoRun(
+        "loso_teacher",
+        "UNet++ teacher, leave-one-site-out",
+        "teacher",
+        "leave-one-site-out",
+        "unetpp",
+    ),
+    DemoRun(
+        "student_w_loso",
+        "ENet w/ (ours), leave-one-site-out",
+        "student",
+        "leave-one-site-out",
+        "enet",
+        "ours",
+        "loso_teacher",
+    ),
+    DemoRun(
+        "student_in_domain", "ENet trained on the target site", "teacher", "cross-site", "enet"
+    ),
+)
+
+#: Per model: (width, epochs) in the full demo and in ``--quick``; an epoch is 25 steps of 8.
+SCALE = {
+    False: {"unetpp": (0.125, 6), "enet": (0.5, 8)},
+    True: {"unetpp": (0.0625, 2), "enet": (0.5, 3)},
+}
+
+
+def run_config(base: RunConfig, run: DemoRun, runs_dir: Path, quick: bool) -> RunConfig:
+    """The configuration of one demo run: the demo preset with the run's overrides."""
+    width, epochs = SCALE[quick][run.model]
+    return base.model_validate(
+        {
+            **base.model_dump(),
+            "name": run.key,
+            "role": run.role,
+            "protocol": run.protocol,
+            "model": {**base.model.model_dump(), "name": run.model, "width": width},
+            "train": {**base.train.model_dump(), "epochs": epochs},
+            "distill": {
+                "preset": run.preset,
+                "teacher": str(runs_dir / run.teacher) if run.teacher else None,
+                "terms": {},
+            },
+        }
+    )
+
+
+def _reusable(run_dir: Path, cfg: RunConfig) -> dict | None:
+    try:
+        stored = yaml.safe_load((run_dir / "config.yaml").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if stored == cfg.model_dump(mode="json") else None
+
+
+def run_demo(
+    out: str | Path = "runs/demo",
+    target: str = "S4",
+    quick: bool = False,
+    seed: int = 0,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run the demo; returns the content of ``results.json``."""
+    start = time.perf_counter()
+    out = Path(out)
+    data, cache_dir = out / "data", out / "cache"
+    if not (data / "sites.json").is_file():
+        summary = synthesize(data, seed=seed)
+        echo(f"synthetic sites: {summary['cases']} cases → {data} ({summary['seconds']:.1f} s)")
+    prepared = prepare(data, cache_dir, size=128, seed=seed)
+    echo(
+        f"cache: {prepared.cache} ({prepared.slices} slices, "
+        f"{'reused' if prepared.reused else 'new'})"
+    )
+    folder = resolve_site(target, list(prepared.sites))
+    runs_dir = out / ("runs-quick" if quick else "runs") / f"{folder}-seed{seed}"
+    base = load_config(
+        "demo",
+        [f"data.cache={cache_dir}", f"output={runs_dir}", f"seed={seed}", f"target={folder}"],
+    )
+    summaries: dict[str, dict] = {}
+    for run in PLAN:
+        cfg = run_config(base, run, runs_dir, quick)
+        run_dir = runs_dir / run.key
+        summary = _reusable(run_dir, cfg)
+        if summary is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            echo(f"[{run.key}] {run.label}")
+            summary = api.train(cfg)
+        else:
+            echo(f"[{run.key}] reused {run_dir}")
+        summaries[run.key] = summary
+    results = demo_results(summaries, folder, seed, quick, time.perf_counter() - start)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot_dice_bars(
+        {PLAN_BY_KEY[k].label: s for k, s in summaries.items()},
+        out / "dice_bars.png",
+        title=f"target {display_name(folder)}: 3-D Dice per test case",
+    )
+    (out / "report.md").write_text(render_report(results, runs_dir, out))
+    echo(render_table(results))
+    echo(
+        f"report: {out / 'report.md'}  results: {out / 'results.json'}  "
+        f"({results['seconds']:.0f} s)"
+    )
+    return results
+
+
+PLAN_BY_KEY = {run.key: run for run in PLAN}
+
+
+def demo_results(
+    summaries: dict[str, dict], target: str, seed: int, quick: bool, seconds: float
+) -> dict:
+    """``results.json``: per run its per-case Dice and mean, and for distilled students the
+    teacher's reliability and each loss term at the start and end of training."""
+    results: dict = {"target": target, "seed": seed, "quick": quick, "seconds": round(seconds, 1)}
+    for key, s in summaries.items():
+        entry = {
+            "label": PLAN_BY_KEY[key].label,
+            "protocol": s["protocol"],
+            "model": s["model"]["name"],
+            "train_sites": s["train_sites"],
+            "per_case_dice": s["per_case_dice"],
+            "mean": s["dice"]["mean"],
+            "std": s["dice"]["std"],
+        }
+        if "teacher_reliability" in s:
+            entry["teacher_reliability"] = s["teacher_reliability"]
+            entry["loss_terms"] = s["loss_terms"]
+        results[key] = entry
+    return results
+
+
+def _verdicts(results: dict) -> list[str]:
+    wo = results["student_wo"]["mean"]
+    lines = []
+    for key in ("student_w", "student_w_loso"):
+        delta = results[key]["mean"] - wo
+        verb = "raised" if delta > 0.005 else ("lowered" if delta < -0.005 else "did not change")
+        lines.append(
+            f"- {results[key]['label']}: distillation {verb} Dice by {delta:+.3f} against w/o."
+        )
+    gap = results["student_in_domain"]["mean"] - wo
+    lines.append(
+        f"- Site shift: the student trained on the target site scores {gap:+.3f} Dice against the "
+        "one trained on the other sites (w/o)."
+    )
+    return lines
+
+
+def render_table(results: dict) -> str:
+    """A plain-text table of the six rows."""
+    rows = [f"{'run':<38} {'Dice':>13}  teacher Dice on student images"]
+    for key in PLAN_BY_KEY:
+        r = results[key]
+        reliability = r.get("teacher_reliability", {}).get("dice", {}).get("mean")
+        rel = f"{reliability:.3f}" if reliability is not None else ""
+        rows.append(f"{r['label']:<38} {r['mean']:.3f} ± {r['std']:.3f}  {rel}")
+    return "\n".join([*rows, "", *_verdicts(results)])
+
+
+def render_report(results: dict, runs_dir: Path, out: Path) -> str:
+    """``report.md``: the table, the verdicts, loss terms and links to the figures."""
+    lines = [
+        f"# crossdistill demo — target {display_name(results['target'])}, seed {results['seed']}",
+        "",
+        f"{'Quick' if results['quick'] else 'Full'} demo, {results['seconds']:.0f} s. "
+        "3-D Dice per test case of the target site (mean ± std).",
+        "",
+        "| run | protocol | trained on | Dice | teacher Dice on the student's training images |",
+        "|---|---|---|---|---|",
+    ]
+    for key in PLAN_BY_KEY:
+        r = results[key]
+        rel = r.get("teacher_reliability", {}).get("dice", {}).get("mean")
+        lines.append(
+            f"| {r['label']} | {r['protocol']} | {', '.join(r['train_sites'])} | "
+            f"{r['mean']:.3f} ± {r['std']:.3f} | {'' if rel is None else f'{rel:.3f}'} |"
+        )
+    lines += ["", *_verdicts(results), "", "## Loss terms of the distilled students", ""]
+    lines += [
+        "| run | term | start (weighted) | end (weighted) | start (raw) | end (raw) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in ("student_w", "student_w_loso"):
+        terms = results[key]["loss_terms"]
+        for term in (k for k in terms["end"] if not k.startswith("raw/") and k != "total"):
+            lines.append(
+                f"| {key} | {term} | {terms['start'].get(term, float('nan')):.4f} | "
+                f"{terms['end'][term]:.4f} | "
+                f"{terms['start'].get('raw/' + term, float('nan')):.4f} | "
+                f"{terms['end'].get('raw/' + term, float('nan')):.4f} |"
+            )
+    rel = runs_dir.relative_to(out) if runs_dir.is_relative_to(out) else runs_dir
+    lines += ["", "## Figures", "", "![Dice per method](dice_bars.png)", ""]
+    for key in PLAN_BY_KEY:
+        lines.append(
+            f"- {results[key]['label']}: [curves]({rel}/{key}/curves.png), "
+            f"[overlay]({rel}/{key}/overlay.png)"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,253 @@
+"""The training loop: epochs of optimizer steps, validation, checkpoints, metrics.
+
+Reproducibility: item order in epoch ``e`` comes from a generator seeded by ``(seed, e)``,
+augmentation from ``(seed, e, index)`` (see :class:`SliceDataset`), and every checkpoint
+holds the torch / numpy / Python RNG states, the optimizer and the schedule, so a run
+resumed from the checkpoint of epoch ``e`` ends with the same weights on the CPU as an
+uninterrupted run.
+
+Run folder::
+
+    RUN/metrics.jsonl                 one JSON object per epoch
+    RUN/checkpoints/last.safetensors  full state, written every epoch (atomic)
+    RUN/checkpoints/best.safetensors  the best validation Dice so far (atomic)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
+from torch.utils.data import DataLoader, RandomSampler
+
+from crossdistill.data.dataset import SliceDataset
+from crossdistill.distill.distiller import Distiller
+from crossdistill.engine.checkpoint import (
+    capture_rng,
+    load_checkpoint,
+    load_state_dict_strict,
+    restore_rng,
+    save_checkpoint,
+)
+from crossdistill.errors import CrossDistillError
+from crossdistill.progress import progress_bar
+
+LAST = "checkpoints/last.safetensors"
+BEST = "checkpoints/best.safetensors"
+MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
+
+
+@dataclass
+class FitOptions:
+    """How to run the loop (from the run configuration)."""
+
+    epochs: int
+    batch_size: int
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    val_every: int = 1
+    num_workers: int = 0
+    device: str = "cpu"
+    progress: bool = True
+    start_window: int = 10  # steps averaged for the "start of training" loss terms
+
+
+@dataclass
+class FitResult:
+    """What the loop did: epochs run, best validation Dice and loss terms at start and end."""
+
+    epochs: int
+    steps: int
+    best_val_dice: float
+    best_epoch: int
+    start_terms: dict[str, float] = field(default_factory=dict)
+    end_terms: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    bad_steps: int = 0
+
+
+def fit(
+    distiller: Distiller,
+    dataset: SliceDataset,
+    optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
+    run_dir: Path,
+    options: FitOptions,
+    meta: dict[str, Any],
+    validate: Callable[[nn.Module], float] | None = None,
+    resume: bool = False,
+) -> FitResult:
+    """Train ``distiller.student`` (and the distillation adapters) on ``dataset``.
+
+    Args:
+        meta: JSON fields stored in every checkpoint (model spec, config, ...).
+        validate: returns the validation Dice of the student; the best epoch is kept.
+        resume: continue from ``RUN/checkpoints/last.safetensors`` if it exists.
+
+    Raises:
+        CrossDistillError: the run folder already holds a run and ``resume`` is false, or
+            the loss stayed non-finite for ``MAX_BAD_STEPS`` consecutive steps.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    last = run_dir / LAST
+    state = {"epoch": 0, "step": 0, "best": -math.inf, "best_epoch": -1, "start_terms": {}}
+    if last.exists() and not resume:
+        raise CrossDistillError(f"{run_dir}: holds a run already; use --resume or another name")
+    if resume and last.exists():
+        state = _restore(last, distiller, optimizer, scheduler)
+    _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
+    if len(dataset) == 0:
+        raise CrossDistillError("the training split holds no slices")
+    distiller.to(options.device)
+    start_time = time.perf_counter()
+    end_terms: dict[str, float] = {}
+    bad_total = 0
+    steps = options.steps_per_epoch or max(1, len(dataset) // options.batch_size)
+    with progress_bar(options.epochs * steps, "train", enabled=options.progress) as advance:
+        advance(state["epoch"] * steps)
+        for epoch in range(state["epoch"], options.epochs):
+            sums, count, bad = _run_epoch(
+                distiller, dataset, optimizer, scheduler, options, epoch, state, advance
+            )
+            bad_total += bad
+            end_terms = {k: v / max(count, 1) for k, v in sums.items()}
+            record = {
+                "epoch": epoch + 1,
+                "step": state["step"],
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+            record.update({f"loss/{k}": v for k, v in end_terms.items()})
+            record["skipped_steps"] = bad
+            if validate is not None and (
+                (epoch + 1) % options.val_every == 0 or epoch + 1 == options.epochs
+            ):
+                dice = float(validate(distiller.student))
+                record["val_dice"] = dice
+                if dice > state["best"]:
+                    state["best"], state["best_epoch"] = dice, epoch + 1
+                    _save(run_dir / BEST, distiller, None, None, meta, state | {"epoch": epoch + 1})
+            state["epoch"] = epoch + 1
+            record["time_s"] = round(time.perf_counter() - start_time, 3)
+            with open(run_dir / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            _save(last, distiller, optimizer, scheduler, meta, state)
+    if validate is None or state["best_epoch"] < 0:
+        _save(run_dir / BEST, distiller, None, None, meta, state)
+    return FitResult(
+        epochs=state["epoch"],
+        steps=state["step"],
+        best_val_dice=state["best"],
+        best_epoch=state["best_epoch"],
+        start_terms=state["start_terms"],
+        end_terms=end_terms,
+        seconds=time.perf_counter() - start_time,
+        bad_steps=bad_total,
+    )
+
+
+def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, advance):
+    dataset.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(options.seed * 100003 + epoch)
+    num_samples = (
+        options.steps_per_epoch or max(1, len(dataset) // options.batch_size)
+    ) * options.batch_size
+    sampler = RandomSampler(
+        dataset,
+        replacement=num_samples > len(dataset),
+        num_samples=num_samples,
+        generator=generator,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=options.batch_size,
+        sampler=sampler,
+        num_workers=options.num_workers,
+        drop_last=True,
+    )
+    distiller.train()
+    sums: dict[str, float] = {}
+    count = bad = consecutive = 0
+    start_window: list[dict[str, float]] = []
+    for batch in loader:
+        images = batch["image"].to(options.device, non_blocking=True)
+        masks = batch["mask"].to(options.device, non_blocking=True)
+        out = distiller(images, masks)
+        if not torch.isfinite(out.total):
+            bad += 1
+            consecutive += 1
+            warnings.warn(f"non-finite loss at step {state['step']}; step skipped", stacklevel=1)
+            if consecutive >= MAX_BAD_STEPS:
+                raise CrossDistillError(
+                    f"the loss was non-finite for {consecutive} consecutive steps; stopped "
+                    "(the last checkpoint is kept)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            advance(status="non-finite loss, skipped")
+            continue
+        consecutive = 0
+        optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        optimizer.step()
+        scheduler.step()
+        state["step"] += 1
+        values = out.detached()
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + value
+        count += 1
+        if epoch == 0 and len(start_window) < options.start_window:
+            start_window.append(values)
+            state["start_terms"] = {
+                k: sum(v[k] for v in start_window) / len(start_window) for k in values
+            }
+        advance(status=f"epoch {epoch + 1} loss {values['total']:.4f}")
+    return sums, count, bad
+
+
+def _save(path, distiller, optimizer, scheduler, meta, state) -> None:
+    fields = {**meta, "state": {k: v for k, v in state.items()}}
+    if scheduler is not None:
+        fields["scheduler"] = scheduler.state_dict()
+    save_checkpoint(
+        path,
+        distiller.student.state_dict(),
+        fields,
+        optimizer=optimizer.state_dict() if optimizer is not None else None,
+        rng=capture_rng() if optimizer is not None else None,
+        extra=distiller.kd_terms.state_dict(),
+    )
+
+
+def _restore(path: Path, distiller, optimizer, scheduler) -> dict:
+    ckpt = load_checkpoint(path)
+    load_state_dict_strict(distiller.student, ckpt.model, path)
+    if ckpt.extra or len(distiller.kd_terms.state_dict()):
+        load_state_dict_strict(distiller.kd_terms, ckpt.extra, path)
+    if ckpt.optimizer is None or "scheduler" not in ckpt.meta:
+        raise CrossDistillError(f"{path}: holds no training state to resume from")
+    optimizer.load_state_dict(ckpt.optimizer)
+    scheduler.load_state_dict(ckpt.meta["scheduler"])
+    restore_rng(ckpt.rng)
+    state = dict(ckpt.meta["state"])
+    state["best"] = float(state["best"]) if state["best"] is not None else -math.inf
+    return state
+
+
+def _truncate_metrics(path: Path, epoch: int) -> None:
+    """Keep the metrics of the epochs that the resumed state has already done."""
+    if not path.exists():
+        return
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line and json.loads(line)["epoch"] <= epoch
+    ]
+    path.write_text("".join(line + "\n" for line in kept))
