@@ -225,7 +225,7 @@ def demo(
     ),
     target: Annotated[str, typer.Option(help="Target site (S4, UCL, ...).")] = "S4",
     quick: Annotated[bool, typer.Option("--quick", help="A smaller, faster run.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Training seed (data and splits stay fixed).")] = 0,
 ) -> None:
     """The main job: synthetic sites → teachers → students w/o and w/ distillation → report."""
     from crossdistill.demo import run_demo
