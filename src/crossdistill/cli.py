@@ -199,7 +199,7 @@ def models(
         return
     table = Table(title=f"Table 1 at 1×1×{size}×{size}")
     for column in ("network", "params (M)", "paper", "Δ", "GFLOPs", "paper", "Δ"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     if latency:
         table.add_column("CPU ms (batch 1)", justify="right")
     for r in rows:

@@ -162,7 +162,9 @@ def run_demo(
             echo(f"[{run.key}] reused {run_dir}")
         summaries[run.key] = summary
     results = demo_results(summaries, folder, seed, quick, time.perf_counter() - start)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    # OUT/results.json is the latest demo; each target and seed keeps its own copy too.
+    for folder_out in (out, runs_dir):
+        (folder_out / "results.json").write_text(json.dumps(results, indent=1))
     plot_dice_bars(
         {PLAN_BY_KEY[k].label: s for k, s in summaries.items()},
         out / "dice_bars.png",
