@@ -66,8 +66,8 @@ def test_reuse_and_rebuild(tiny_sites, tmp_path):
     write_case(tiny_sites / "UCL", "Case01", seed=99)  # same name, new content
     rebuilt = prepare(tiny_sites, out, size=32, progress=False)
     assert not rebuilt.reused
-    other_size = prepare(tiny_sites, out, size=48, progress=False)
-    assert not other_size.reused and Cache(out).size == 48
+    other_size = prepare(tiny_sites, out, size=64, progress=False)
+    assert not other_size.reused and Cache(out).size == 64
     assert not any(p.name.startswith(".staging") for p in out.iterdir())
 
 

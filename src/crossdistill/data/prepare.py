@@ -64,8 +64,8 @@ def prepare(
     """
     start = time.perf_counter()
     data_dir, out = Path(data_dir), Path(out)
-    if size < 16 or size % 16:
-        raise CrossDistillError(f"--size must be a positive multiple of 16, got {size}")
+    if size < 32 or size % 32:  # every network of the zoo downsamples by 32
+        raise CrossDistillError(f"--size must be a positive multiple of 32, got {size}")
     sites = find_sites(data_dir)
     if _inside(out, data_dir):
         raise InputError(
