@@ -111,7 +111,7 @@ def fit(
     start_time = time.perf_counter()
     end_terms: dict[str, float] = {}
     bad_total = 0
-    steps = options.steps_per_epoch or max(1, len(dataset) // options.batch_size)
+    steps = steps_per_epoch(options, len(dataset))
     with progress_bar(options.epochs * steps, "train", enabled=options.progress) as advance:
         advance(state["epoch"] * steps)
         for epoch in range(state["epoch"], options.epochs):
@@ -154,12 +154,15 @@ def fit(
     )
 
 
+def steps_per_epoch(options: FitOptions, num_slices: int) -> int:
+    """``options.steps_per_epoch``, or one pass over the slices (at least one step)."""
+    return options.steps_per_epoch or max(1, num_slices // options.batch_size)
+
+
 def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, advance):
     dataset.set_epoch(epoch)
     generator = torch.Generator().manual_seed(options.seed * 100003 + epoch)
-    num_samples = (
-        options.steps_per_epoch or max(1, len(dataset) // options.batch_size)
-    ) * options.batch_size
+    num_samples = steps_per_epoch(options, len(dataset)) * options.batch_size
     sampler = RandomSampler(
         dataset,
         replacement=num_samples > len(dataset),
@@ -213,7 +216,7 @@ def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, 
 
 
 def _save(path, distiller, optimizer, scheduler, meta, state) -> None:
-    fields = {**meta, "state": {k: v for k, v in state.items()}}
+    fields = {**meta, "state": dict(state)}
     if scheduler is not None:
         fields["scheduler"] = scheduler.state_dict()
     save_checkpoint(
