@@ -216,10 +216,11 @@ def _verdicts(results: dict) -> list[str]:
     lines = []
     for key in ("student_w", "student_w_loso"):
         delta = results[key]["mean"] - wo
-        verb = "raised" if delta > 0.005 else ("lowered" if delta < -0.005 else "did not change")
-        lines.append(
-            f"- {results[key]['label']}: distillation {verb} Dice by {delta:+.3f} against w/o."
-        )
+        if abs(delta) <= 0.005:
+            effect = f"left Dice unchanged ({delta:+.3f})"
+        else:
+            effect = f"{'raised' if delta > 0 else 'lowered'} Dice by {delta:+.3f}"
+        lines.append(f"- {results[key]['label']}: distillation {effect} against w/o.")
     gap = results["student_in_domain"]["mean"] - wo
     lines.append(
         f"- Site shift: the student trained on the target site scores {gap:+.3f} Dice against the "
