@@ -32,10 +32,6 @@ class CaseFiles:
     image: Path | None
     mask: Path | None
 
-    @property
-    def any_path(self) -> Path:
-        return self.image if self.image is not None else self.mask  # type: ignore[return-value]
-
 
 @dataclass
 class Case:
