@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from crossdistill import cli
+from crossdistill.config import RunConfig, load_config
+from crossdistill.data.prepare import prepare
 
 
 def write_case(
@@ -39,6 +41,40 @@ def tiny_sites(tmp_path: Path) -> Path:
         for c in range(4):
             write_case(root / site, f"Case{c:02d}", seed=10 * s + c)
     return root
+
+
+@pytest.fixture(scope="session")
+def engine_cache(tmp_path_factory) -> Path:
+    """A prepared 32² cache of three sites (UCL, HK, BIDMC) with five cases each."""
+    root = tmp_path_factory.mktemp("engine")
+    for s, site in enumerate(["UCL", "HK", "BIDMC"]):
+        for c in range(5):
+            write_case(root / "data" / site, f"Case{c:02d}", shape=(48, 48, 8), seed=10 * s + c)
+    return prepare(root / "data", root / "cache", size=32, progress=False).cache
+
+
+def tiny_run_config(cache: Path, out: Path, name: str, *extra: str) -> RunConfig:
+    """A CPU run of a width-1/4 ERFNet, 3 epochs of 6 steps, student of the cross-site
+    protocol with target UCL (so it trains on HK and BIDMC); ``extra`` overrides."""
+    return load_config(
+        None,
+        [
+            f"data.cache={cache}",
+            f"output={out}",
+            f"name={name}",
+            "device=cpu",
+            "model.name=erfnet",
+            "model.width=0.25",
+            "train.epochs=3",
+            "train.batch_size=8",
+            "train.steps_per_epoch=6",
+            "train.schedule.name=constant",
+            "train.optimizer.lr=0.01",
+            "protocol=cross-site",
+            "target=S4",
+            *extra,
+        ],
+    )
 
 
 def tree_digest(root: Path) -> dict[str, str]:

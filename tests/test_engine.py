@@ -7,43 +7,18 @@ import json
 import pytest
 import torch
 
-from conftest import write_case
+from conftest import tiny_run_config
 from crossdistill import api
-from crossdistill.config import load_config
-from crossdistill.data.prepare import prepare
 from crossdistill.engine.checkpoint import load_checkpoint
 from crossdistill.errors import ConfigError, CrossDistillError
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    root = tmp_path_factory.mktemp("engine")
-    for s, site in enumerate(["UCL", "HK", "BIDMC"]):
-        for c in range(5):
-            write_case(root / "data" / site, f"Case{c:02d}", shape=(48, 48, 8), seed=10 * s + c)
-    return prepare(root / "data", root / "cache", size=32, progress=False).cache
+def cache(engine_cache):
+    return engine_cache
 
 
-def _config(cache, out, name, *extra):
-    return load_config(
-        None,
-        [
-            f"data.cache={cache}",
-            f"output={out}",
-            f"name={name}",
-            "device=cpu",
-            "model.name=erfnet",
-            "model.width=0.25",
-            "train.epochs=3",
-            "train.batch_size=8",
-            "train.steps_per_epoch=6",
-            "train.schedule.name=constant",
-            "train.optimizer.lr=0.01",
-            "protocol=cross-site",
-            "target=S4",
-            *extra,
-        ],
-    )
+_config = tiny_run_config
 
 
 def test_training_beats_the_empty_mask_baseline(cache, tmp_path):

@@ -19,6 +19,7 @@ from crossdistill.config import RunConfig, dump_config, protocol_sites
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sites import resolve_site
+from crossdistill.dg import create_objective, method_names
 from crossdistill.distill import Distiller, preset_terms
 from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
@@ -77,6 +78,11 @@ def _load_teacher(config: RunConfig, student_spec: dict, device: str):
 def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train (or distil) the network of ``config``; returns the run's summary."""
     start = time.perf_counter()
+    if config.train.method not in method_names():
+        raise ConfigError(
+            "train.method",
+            f"unknown method {config.train.method!r}; known: {', '.join(method_names())}",
+        )
     if config.data.cache is None:
         raise ConfigError("data.cache", "give the cache folder written by `crossdistill prepare`")
     cache = Cache(config.data.cache)
@@ -97,12 +103,27 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     terms = kd_terms(config)
     teacher = teacher_meta = None
     if terms or config.distill.teacher is not None:
+        if config.train.method != "supervised":
+            raise ConfigError(
+                "train.method", f"'{config.train.method}' trains without a teacher (no distill)"
+            )
         teacher, teacher_meta = _load_teacher(config, spec, device)
-    distiller = Distiller(teacher, student, terms, key_prefix="distill.terms")
+    if config.train.method == "supervised":
+        objective = Distiller(teacher, student, terms, key_prefix="distill.terms")
+        if config.train.method_options:
+            raise ConfigError("train.method_options", "'supervised' takes no options")
+    else:
+        objective = create_objective(
+            config.train.method,
+            student,
+            train_sites,
+            spec["in_channels"],
+            config.train.method_options,
+        )
     dataset = SliceDataset(
         cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
     )
-    optimizer = make_optimizer(distiller.trainable_parameters(), config.train.optimizer)
+    optimizer = make_optimizer(objective.trainable_parameters(), config.train.optimizer)
     scheduler = make_scheduler(optimizer, config.train.schedule)
     meta = {
         "model": spec,
@@ -121,12 +142,13 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         seed=config.seed,
         steps_per_epoch=config.train.steps_per_epoch,
         val_every=config.train.val_every,
+        term_grad_every=config.train.term_grad_every,
         num_workers=config.data.num_workers,
         device=device,
         progress=progress,
     )
     result = fit(
-        distiller,
+        objective,
         dataset,
         optimizer,
         scheduler,
@@ -147,6 +169,7 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         "model": spec,
         "train_sites": train_sites,
         "eval_sites": eval_sites,
+        "method": config.train.method,
         "preset": config.distill.preset,
         "terms": terms,
         "epochs": result.epochs,

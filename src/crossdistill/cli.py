@@ -125,14 +125,21 @@ def _print_summary(summary: dict) -> None:
 @app.command()
 def train(
     config: ConfigOption = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="supervised (default), or a domain-generalisation baseline: saml, drdg."),
+    ] = None,
     set_: SetOption = None,
     resume: ResumeOption = False,
 ) -> None:
-    """Train a teacher or a plain student (no distillation)."""
+    """Train a teacher or a student without a teacher (plain, SAML or DRDG)."""
     from crossdistill import api
     from crossdistill.config import load_config
 
-    cfg = load_config(config, (set_ or []))
+    overrides = list(set_ or [])
+    if method is not None:
+        overrides.append(f"train.method={method}")
+    cfg = load_config(config, overrides)
     _print_summary(api.train(cfg, resume=resume))
 
 
@@ -141,7 +148,10 @@ def distill(
     config: ConfigOption = None,
     teacher: Annotated[Path | None, typer.Option(help="Teacher run folder or checkpoint.")] = None,
     method: Annotated[
-        str | None, typer.Option(help="Preset: ours, none, or a Table 3 row (aam+lm, ...).")
+        str | None,
+        typer.Option(
+            help="Preset: ours, none, a Table 3 row (aam+lm, ...), or kd, at, emkd, mskd."
+        ),
     ] = None,
     set_: SetOption = None,
     resume: ResumeOption = False,

@@ -67,6 +67,9 @@ class TrainConfig(_Strict):
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     val_every: int = Field(1, ge=1)
+    term_grad_every: int = Field(0, ge=0)  # log each loss term's gradient norm every k steps
+    method: str = "supervised"  # supervised, saml or drdg (crossdistill.dg); not with a teacher
+    method_options: dict[str, Any] = Field(default_factory=dict)  # the method's own options
 
 
 class DistillConfig(_Strict):

@@ -7,6 +7,7 @@ line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -33,3 +34,10 @@ class ConfigError(CrossDistillError):
         self.key = key
         self.reason = reason
         super().__init__(f"config key '{key}': {reason}")
+
+
+def option_error(key: str, options: Iterable[str], err: Exception) -> ConfigError:
+    """``ConfigError`` for a builder's ``err``, at ``key.<option>`` when the message starts
+    with one of ``options`` (builders say "margin must be >= 0, ..."), else at ``key``."""
+    bad = next((o for o in sorted(options, key=len, reverse=True) if str(err).startswith(o)), "")
+    return ConfigError(f"{key}.{bad}" if bad else key, str(err))

@@ -50,6 +50,10 @@ class SliceDataset(Dataset):
         self.epoch = 0
         self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
+    def item_sites(self) -> list[str]:
+        """The site of every item, in item order (for site-aware samplers)."""
+        return [self.cases[c].site for c, _ in self.items]
+
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch``."""
         self.epoch = epoch

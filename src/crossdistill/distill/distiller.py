@@ -14,14 +14,14 @@ the teacher as well (so that ``.to()`` moves it); a student checkpoint is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from crossdistill.distill.terms import DistillTerm, build_distill_term
+from crossdistill.distill.terms import DistillTerm, GateKey, build_distill_term
 from crossdistill.errors import ConfigError
 from crossdistill.losses.segmentation import segmentation_loss
 from crossdistill.models.output import SegOutput
@@ -115,6 +115,14 @@ class Distiller(nn.Module):
             self.teacher.eval()
         return self
 
+    #: the engine's sampler may draw batches freely (no site-balanced episodes needed)
+    balanced_sites = False
+
+    @property
+    def auxiliary(self) -> nn.Module:
+        """What is trained and checkpointed beside the student: the terms' adapters."""
+        return self.kd_terms
+
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The student's parameters, then the terms' (adapters, adaptive AAM weights)."""
         yield from self.student.parameters()
@@ -133,6 +141,7 @@ class Distiller(nn.Module):
         images: Tensor,
         masks: Tensor,
         teacher_outputs: SegOutput | None = None,
+        sites: Sequence[str] | None = None,
     ) -> DistillOutput:
         """Loss terms of one batch.
 
@@ -141,6 +150,8 @@ class Distiller(nn.Module):
             masks: ``(N, H, W)`` or ``(N, 1, H, W)`` ground-truth labels.
             teacher_outputs: precomputed teacher ``SegOutput`` for these images (e.g. from a
                 cache); it is detached. If None the teacher is run when a term needs it.
+            sites: the site of each image; unused here (the training objectives of
+                ``crossdistill.dg`` share this signature and need them).
         """
         student_out: SegOutput = self.student(images)
         seg = segmentation_loss(student_out.logits, masks)
@@ -153,11 +164,11 @@ class Distiller(nn.Module):
                 teacher_outputs.logits.detach(),
                 {k: v.detach() for k, v in teacher_outputs.features.items()},
             )
-            gate_cache: dict[tuple[float | None, bool], Tensor | None] = {}
+            gate_cache: dict[GateKey, Tensor | None] = {}
             for name, term in self._terms():
                 value = term(student_out, teacher_outputs, masks, gate_cache)
                 raw[name] = value
-                weighted[name] = term.wiring.weight * value
+                weighted[name] = term.weighted(value)
         total = torch.stack([v.float() for v in weighted.values()]).sum()
         return DistillOutput(
             total=total,

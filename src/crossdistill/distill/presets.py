@@ -1,9 +1,21 @@
-"""Method presets: the KD-term configurations of the paper's experiments.
+"""Method presets: the KD-term configurations of the paper's experiments and baselines.
 
-``ours`` is the paper's full method (eq. 8, λ = 0.2 / 0.9 / 0.9, margin 3, KMM on the "high"
-features); ``none`` is the "w/o" baseline (segmentation loss only); ``lm`` … ``aam+kmm+lm`` are
-the rows of the ablation (Table 3), each with the paper's weights for the terms it has.
-Names made of "+"-joined terms are accepted in any order (``lm+aam`` = ``aam+lm``).
+* ``ours`` — the paper's full method (eq. 8, λ = 0.2 / 0.9 / 0.9, margin 3, KMM on the
+  "high" features); ``none`` — the "w/o" baseline (segmentation loss only);
+* ``lm`` … ``aam+kmm+lm`` — the rows of the ablation (Table 3), each with the paper's weights
+  for the terms it has; names made of "+"-joined terms are accepted in any order;
+* the distillation baselines of Table 4:
+
+  - ``kd`` (Hinton et al. 2015): KL(p_t‖p_s) of the logits softened at T = 4, × T², λ = 0.5;
+  - ``at`` (Zagoruyko & Komodakis 2017): attention maps (p = 2) on the low and high features,
+    β = 0.5 each. The original uses β = 1000 on ½·(pixel mean of the squared difference);
+    the ``at`` loss here sums over pixels, so the original's weight on its 32×32 maps is
+    1000 / (2·1024) ≈ 0.5;
+  - ``emkd`` (Qin et al. 2021): prediction maps (KL at T = 4, λ = 0.1), importance maps (the
+    attention loss with p = 4, λ = 0.9) and region affinity (λ = 0.9), the last two on the
+    low and high features;
+  - ``mskd`` (Zhao et al. 2023): feature filtering and region graph distillation on the low
+    and high features, λ = 1 each (the paper does not state its weights).
 """
 
 from __future__ import annotations
@@ -21,10 +33,33 @@ _PAPER_TERMS: dict[str, dict[str, Any]] = {
 
 _ABLATION = ("lm", "aam", "kmm", "kmm+lm", "aam+lm", "aam+kmm", "aam+kmm+lm")
 
-PRESETS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "ours": ("aam", "kmm", "lm"),
-    **{name: tuple(name.split("+")) for name in _ABLATION},
+
+def _on_low_and_high(prefix: str, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f"{prefix}_{tap}": {**options, "feature": tap} for tap in ("low", "high")}
+
+
+_SOFT_KL = {"loss": "lm", "temperature": 4.0, "direction": "teacher||student"}
+
+BASELINES: dict[str, dict[str, dict[str, Any]]] = {
+    "kd": {"kd": {**_SOFT_KL, "weight": 0.5}},
+    "at": _on_low_and_high("at", {"loss": "at", "power": 2.0, "weight": 0.5}),
+    "emkd": {
+        "pmd": {**_SOFT_KL, "weight": 0.1},
+        **_on_low_and_high("imd", {"loss": "at", "power": 4.0, "weight": 0.9}),
+        **_on_low_and_high("rad", {"loss": "rad", "weight": 0.9}),
+    },
+    "mskd": {
+        **_on_low_and_high("ffd", {"loss": "ffd", "weight": 1.0}),
+        **_on_low_and_high("rgd", {"loss": "rgd", "weight": 1.0}),
+    },
+}
+"""Term configurations of the distillation baselines (module doc)."""
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "none": {},
+    "ours": {t: _PAPER_TERMS[t] for t in ("aam", "kmm", "lm")},
+    **{name: {t: _PAPER_TERMS[t] for t in name.split("+")} for name in _ABLATION},
+    **BASELINES,
 }
 
 
@@ -42,6 +77,8 @@ def preset_terms(name: str) -> dict[str, dict[str, Any]]:
     key = name.strip().lower() if isinstance(name, str) else name
     if isinstance(key, str) and key not in PRESETS and "+" in key:
         key = "+".join(sorted(part.strip() for part in key.split("+")))
+    if key in ("saml", "drdg", "supervised"):
+        raise ConfigError("method", f"'{key}' has no teacher: use `crossdistill train --method`")
     if key not in PRESETS:
         raise ConfigError("method", f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return {term: copy.deepcopy(_PAPER_TERMS[term]) for term in PRESETS[key]}
+    return copy.deepcopy(PRESETS[key])

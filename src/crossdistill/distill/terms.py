@@ -1,16 +1,22 @@
 """One configured distillation term: tap + loss module (with its adapter) + weight + gating.
 
-A term's configuration is ``{"weight": λ, "feature": tap, **gating, **loss options}``:
+A term's configuration is ``{"loss": name, "weight": λ, "feature": tap, **gating, **options}``:
 
+* ``loss`` — the registered loss (default: the term's own name), so that one loss can serve
+  several terms, e.g. ``at_low: {loss: at, feature: low}`` and ``at_high: {loss: at}``;
 * ``weight`` — λ (default: the registry's, i.e. the paper's value for lm/kmm/aam);
 * ``feature`` — the tap both networks are read at (``"logits"`` or a feature name; default:
   the registry's, ``"high"`` for kmm);
-* gating (gateable terms only, i.e. lm and aam): ``min_confidence`` (τ) and ``gt_gate``
-  (see ``crossdistill.distill.gating``);
+* gating (gateable terms only, i.e. lm and aam): ``min_confidence`` (τ), ``gt_gate`` and
+  ``min_teacher_dice`` (see ``crossdistill.distill.gating``);
+* ``balance_steps`` — loss balancing: with ``B > 0`` the term is divided by its mean raw value
+  over its first ``B`` training steps (a running mean while they last), so every balanced
+  term starts at λ whatever its scale: ``λ · L / mean(L_1..L_B)``;
+* ``warmup_steps`` — a linear ramp of λ: ``λ · min(1, t / W)`` at training step t = 1, 2, …;
 * everything else is handed to the loss's registry entry, which rejects unknown options.
 
-Later options common to all terms (loss balancing by the initial magnitude, λ warm-up) belong
-here, next to ``weight``.
+The step counter and the initial magnitude are buffers of the term, so they are saved in
+checkpoints and a resumed run goes on with the same effective weights.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from crossdistill.distill.gating import pixel_gate
@@ -28,21 +35,31 @@ from crossdistill.errors import ConfigError
 from crossdistill.losses.registry import build_term, get_term
 from crossdistill.models.output import SegOutput
 
-GATE_OPTIONS = ("min_confidence", "gt_gate")
+GATE_OPTIONS = ("min_confidence", "gt_gate", "min_teacher_dice")
+SCHEDULE_OPTIONS = ("balance_steps", "warmup_steps")
+
+GateKey = tuple[float | None, bool, float | None]
 
 
 @dataclass(frozen=True)
 class TermWiring:
-    """What the distiller does around a loss: its weight, tap and pixel gate."""
+    """What the distiller does around a loss: its weight and schedule, tap and pixel gate."""
 
     weight: float
     feature: str
     min_confidence: float | None = None
     gt_gate: bool = False
+    min_teacher_dice: float | None = None
+    balance_steps: int = 0
+    warmup_steps: int = 0
+
+    @property
+    def gate_key(self) -> GateKey:
+        return (self.min_confidence, self.gt_gate, self.min_teacher_dice)
 
     @property
     def gated(self) -> bool:
-        return self.min_confidence is not None or self.gt_gate
+        return self.gate_key != (None, False, None)
 
 
 def _weight(value: Any, key: str) -> float:
@@ -53,12 +70,18 @@ def _weight(value: Any, key: str) -> float:
     return float(value)
 
 
-def _confidence(value: Any, key: str) -> float | None:
+def _fraction(value: Any, key: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(key, f"a probability threshold in [0, 1] or null, got {value!r}")
+        raise ConfigError(key, f"a threshold in [0, 1] or null, got {value!r}")
     return float(value)
+
+
+def _steps(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(key, f"a number of steps >= 0, got {value!r}")
+    return value
 
 
 class DistillTerm(nn.Module):
@@ -67,27 +90,58 @@ class DistillTerm(nn.Module):
     ``forward`` returns the *unweighted* value; ``wiring.weight`` is applied by the distiller.
     """
 
-    def __init__(self, name: str, loss: nn.Module, wiring: TermWiring, gateable: bool):
+    def __init__(
+        self,
+        name: str,
+        loss: nn.Module,
+        wiring: TermWiring,
+        gateable: bool,
+        needs_target: bool = False,
+    ):
         super().__init__()
         self.name = name
         self.loss = loss
         self.wiring = wiring
         self.gateable = gateable
+        self.needs_target = needs_target
+        if wiring.balance_steps or wiring.warmup_steps:
+            self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        if wiring.balance_steps:
+            self.register_buffer("initial", torch.zeros((), dtype=torch.float64))
+
+    def weighted(self, value: Tensor) -> Tensor:
+        """``λ_eff · value`` (module doc); advances the step counter in training mode."""
+        w = self.wiring
+        weight = torch.as_tensor(w.weight, dtype=value.dtype, device=value.device)
+        if not (w.balance_steps or w.warmup_steps):
+            return weight * value
+        step = int(self.steps)
+        if w.warmup_steps:
+            weight = weight * min(1.0, (step + 1) / w.warmup_steps)
+        if w.balance_steps:
+            if self.training and step < w.balance_steps and bool(torch.isfinite(value)):
+                self.initial.mul_(step / (step + 1)).add_(value.detach().double() / (step + 1))
+            weight = weight / self.initial.clamp_min(1e-12).to(value.dtype)
+        if self.training:
+            self.steps.add_(1)
+        return weight * value
 
     def forward(
         self,
         student: SegOutput,
         teacher: SegOutput,
         target: Tensor | None = None,
-        gate_cache: dict[tuple[float | None, bool], Tensor | None] | None = None,
+        gate_cache: dict[GateKey, Tensor | None] | None = None,
     ) -> Tensor:
         s = read_tap(student, self.wiring.feature)
         t = read_tap(teacher, self.wiring.feature).detach()
+        if self.needs_target:
+            return self.loss(s, t, target)
         if not self.gateable:
             return self.loss(s, t)
         valid = None
         if self.wiring.gated:
-            gate_key = (self.wiring.min_confidence, self.wiring.gt_gate)
+            gate_key = self.wiring.gate_key
             if gate_cache is not None and gate_key in gate_cache:
                 valid = gate_cache[gate_key]
             else:
@@ -96,6 +150,7 @@ class DistillTerm(nn.Module):
                     target,
                     min_confidence=self.wiring.min_confidence,
                     gt_gate=self.wiring.gt_gate,
+                    min_teacher_dice=self.wiring.min_teacher_dice,
                 )
                 if gate_cache is not None:
                     gate_cache[gate_key] = valid
@@ -103,8 +158,13 @@ class DistillTerm(nn.Module):
 
     def extra_repr(self) -> str:
         w = self.wiring
-        gate = f", min_confidence={w.min_confidence}, gt_gate={w.gt_gate}" if w.gated else ""
-        return f"name={self.name!r}, weight={w.weight}, feature={w.feature!r}{gate}"
+        text = f"name={self.name!r}, weight={w.weight}, feature={w.feature!r}"
+        if w.gated:
+            text += f", min_confidence={w.min_confidence}, gt_gate={w.gt_gate}"
+            text += f", min_teacher_dice={w.min_teacher_dice}"
+        if w.balance_steps or w.warmup_steps:
+            text += f", balance_steps={w.balance_steps}, warmup_steps={w.warmup_steps}"
+        return text
 
 
 def build_distill_term(
@@ -121,12 +181,13 @@ def build_distill_term(
         ConfigError: unknown term or option, or a bad value; the message names the key.
     """
     key = f"{key_prefix}.{name}" if key_prefix else name
-    spec = get_term(name, key=key)
     if options is None:
         options = {}
     if not isinstance(options, Mapping):
         raise ConfigError(key, f"expected a mapping of options, got {options!r}")
     rest = dict(options)
+    loss_name = rest.pop("loss", name)
+    spec = get_term(loss_name, key=f"{key}.loss" if loss_name != name else key)
     weight = _weight(rest.pop("weight", spec.default_weight), f"{key}.weight")
     feature = rest.pop("feature", spec.default_feature)
     check_tap(student, feature, role="student", key=f"{key}.feature")
@@ -135,18 +196,20 @@ def build_distill_term(
     for option in GATE_OPTIONS:
         if option in rest:
             if not spec.gateable:
-                raise ConfigError(f"{key}.{option}", f"'{name}' does not support pixel gating")
+                raise ConfigError(f"{key}.{option}", f"'{loss_name}' does not support pixel gating")
             gates[option] = rest.pop(option)
-    min_confidence = _confidence(gates.get("min_confidence"), f"{key}.min_confidence")
+    min_confidence = _fraction(gates.get("min_confidence"), f"{key}.min_confidence")
+    min_teacher_dice = _fraction(gates.get("min_teacher_dice"), f"{key}.min_teacher_dice")
     gt_gate = gates.get("gt_gate", False)
     if not isinstance(gt_gate, bool):
         raise ConfigError(f"{key}.gt_gate", f"expected true or false, got {gt_gate!r}")
+    schedule = {o: _steps(rest.pop(o, 0), f"{key}.{o}") for o in SCHEDULE_OPTIONS}
     loss = build_term(
-        name,
+        loss_name,
         rest,
         tap_channels(student, feature),
         tap_channels(teacher, feature),
         key=key,
     )
-    wiring = TermWiring(weight, feature, min_confidence, gt_gate)
-    return DistillTerm(name, loss, wiring, spec.gateable)
+    wiring = TermWiring(weight, feature, min_confidence, gt_gate, min_teacher_dice, **schedule)
+    return DistillTerm(name, loss, wiring, spec.gateable, spec.needs_target)

@@ -30,7 +30,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, RandomSampler
 
 from crossdistill.data.dataset import SliceDataset
-from crossdistill.distill.distiller import Distiller
+from crossdistill.data.sampling import SiteBalancedSampler
 from crossdistill.engine.checkpoint import (
     capture_rng,
     load_checkpoint,
@@ -38,6 +38,7 @@ from crossdistill.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from crossdistill.engine.objective import TrainingObjective
 from crossdistill.errors import CrossDistillError
 from crossdistill.progress import progress_bar
 
@@ -59,6 +60,7 @@ class FitOptions:
     device: str = "cpu"
     progress: bool = True
     start_window: int = 10  # steps averaged for the "start of training" loss terms
+    term_grad_every: int = 0  # every k steps, log each loss term's gradient norm (0 = never)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class FitResult:
 
 
 def fit(
-    distiller: Distiller,
+    objective: TrainingObjective,
     dataset: SliceDataset,
     optimizer: torch.optim.Optimizer,
     scheduler: LRScheduler,
@@ -86,7 +88,7 @@ def fit(
     validate: Callable[[nn.Module], float] | None = None,
     resume: bool = False,
 ) -> FitResult:
-    """Train ``distiller.student`` (and the distillation adapters) on ``dataset``.
+    """Train ``objective.student`` (and ``objective.auxiliary``) on ``dataset``.
 
     Args:
         meta: JSON fields stored in every checkpoint (model spec, config, ...).
@@ -103,11 +105,11 @@ def fit(
     if last.exists() and not resume:
         raise CrossDistillError(f"{run_dir}: holds a run already; use --resume or another name")
     if resume and last.exists():
-        state = _restore(last, distiller, optimizer, scheduler)
+        state = _restore(last, objective, optimizer, scheduler)
     _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
     if len(dataset) == 0:
         raise CrossDistillError("the training split holds no slices")
-    distiller.to(options.device)
+    objective.to(options.device)
     start_time = time.perf_counter()
     end_terms: dict[str, float] = {}
     bad_total = 0
@@ -115,8 +117,8 @@ def fit(
     with progress_bar(options.epochs * steps, "train", enabled=options.progress) as advance:
         advance(state["epoch"] * steps)
         for epoch in range(state["epoch"], options.epochs):
-            sums, count, bad = _run_epoch(
-                distiller, dataset, optimizer, scheduler, options, epoch, state, advance
+            sums, count, bad, grads = _run_epoch(
+                objective, dataset, optimizer, scheduler, options, epoch, state, advance
             )
             bad_total += bad
             end_terms = {k: v / max(count, 1) for k, v in sums.items()}
@@ -126,22 +128,23 @@ def fit(
                 "lr": optimizer.param_groups[0]["lr"],
             }
             record.update({f"loss/{k}": v for k, v in end_terms.items()})
+            record.update({f"grad/{k}": v for k, v in grads.items()})
             record["skipped_steps"] = bad
             if validate is not None and (
                 (epoch + 1) % options.val_every == 0 or epoch + 1 == options.epochs
             ):
-                dice = float(validate(distiller.student))
+                dice = float(validate(objective.student))
                 record["val_dice"] = dice
                 if dice > state["best"]:
                     state["best"], state["best_epoch"] = dice, epoch + 1
-                    _save(run_dir / BEST, distiller, None, None, meta, state | {"epoch": epoch + 1})
+                    _save(run_dir / BEST, objective, None, None, meta, state | {"epoch": epoch + 1})
             state["epoch"] = epoch + 1
             record["time_s"] = round(time.perf_counter() - start_time, 3)
             with open(run_dir / "metrics.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
-            _save(last, distiller, optimizer, scheduler, meta, state)
+            _save(last, objective, optimizer, scheduler, meta, state)
     if validate is None or state["best_epoch"] < 0:
-        _save(run_dir / BEST, distiller, None, None, meta, state)
+        _save(run_dir / BEST, objective, None, None, meta, state)
     return FitResult(
         epochs=state["epoch"],
         steps=state["step"],
@@ -159,16 +162,22 @@ def steps_per_epoch(options: FitOptions, num_slices: int) -> int:
     return options.steps_per_epoch or max(1, num_slices // options.batch_size)
 
 
-def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, advance):
+def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, advance):
     dataset.set_epoch(epoch)
     generator = torch.Generator().manual_seed(options.seed * 100003 + epoch)
-    num_samples = steps_per_epoch(options, len(dataset)) * options.batch_size
-    sampler = RandomSampler(
-        dataset,
-        replacement=num_samples > len(dataset),
-        num_samples=num_samples,
-        generator=generator,
-    )
+    num_batches = steps_per_epoch(options, len(dataset))
+    num_samples = num_batches * options.batch_size
+    if objective.balanced_sites:
+        sampler = SiteBalancedSampler(
+            dataset.item_sites(), num_batches, options.batch_size, generator
+        )
+    else:
+        sampler = RandomSampler(
+            dataset,
+            replacement=num_samples > len(dataset),
+            num_samples=num_samples,
+            generator=generator,
+        )
     loader = DataLoader(
         dataset,
         batch_size=options.batch_size,
@@ -176,14 +185,15 @@ def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, 
         num_workers=options.num_workers,
         drop_last=True,
     )
-    distiller.train()
+    objective.train()
+    grad_norms: dict[str, list[float]] = {}
     sums: dict[str, float] = {}
     count = bad = consecutive = 0
     start_window: list[dict[str, float]] = []
     for batch in loader:
         images = batch["image"].to(options.device, non_blocking=True)
         masks = batch["mask"].to(options.device, non_blocking=True)
-        out = distiller(images, masks)
+        out = objective(images, masks, sites=batch["site"])
         if not torch.isfinite(out.total):
             bad += 1
             consecutive += 1
@@ -197,6 +207,9 @@ def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, 
             advance(status="non-finite loss, skipped")
             continue
         consecutive = 0
+        if options.term_grad_every and state["step"] % options.term_grad_every == 0:
+            for name, norm in term_gradient_norms(out.terms, objective.student).items():
+                grad_norms.setdefault(name, []).append(norm)
         optimizer.zero_grad(set_to_none=True)
         out.total.backward()
         optimizer.step()
@@ -212,28 +225,44 @@ def _run_epoch(distiller, dataset, optimizer, scheduler, options, epoch, state, 
                 k: sum(v[k] for v in start_window) / len(start_window) for k in values
             }
         advance(status=f"epoch {epoch + 1} loss {values['total']:.4f}")
-    return sums, count, bad
+    grads = {k: sum(v) / len(v) for k, v in grad_norms.items()}
+    return sums, count, bad, grads
 
 
-def _save(path, distiller, optimizer, scheduler, meta, state) -> None:
+def term_gradient_norms(terms: dict[str, torch.Tensor], student: nn.Module) -> dict[str, float]:
+    """``‖∂ term / ∂θ_student‖₂`` of every (weighted) loss term, the graph kept for backward."""
+    params = [p for p in student.parameters() if p.requires_grad]
+    norms = {}
+    for name, value in terms.items():
+        if not value.requires_grad:
+            norms[name] = 0.0
+            continue
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        norms[name] = float(
+            torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None) + 0.0)
+        )
+    return norms
+
+
+def _save(path, objective, optimizer, scheduler, meta, state) -> None:
     fields = {**meta, "state": dict(state)}
     if scheduler is not None:
         fields["scheduler"] = scheduler.state_dict()
     save_checkpoint(
         path,
-        distiller.student.state_dict(),
+        objective.student.state_dict(),
         fields,
         optimizer=optimizer.state_dict() if optimizer is not None else None,
         rng=capture_rng() if optimizer is not None else None,
-        extra=distiller.kd_terms.state_dict(),
+        extra=objective.auxiliary.state_dict(),
     )
 
 
-def _restore(path: Path, distiller, optimizer, scheduler) -> dict:
+def _restore(path: Path, objective, optimizer, scheduler) -> dict:
     ckpt = load_checkpoint(path)
-    load_state_dict_strict(distiller.student, ckpt.model, path)
-    if ckpt.extra or len(distiller.kd_terms.state_dict()):
-        load_state_dict_strict(distiller.kd_terms, ckpt.extra, path)
+    load_state_dict_strict(objective.student, ckpt.model, path)
+    if ckpt.extra or len(objective.auxiliary.state_dict()):
+        load_state_dict_strict(objective.auxiliary, ckpt.extra, path)
     if ckpt.optimizer is None or "scheduler" not in ckpt.meta:
         raise CrossDistillError(f"{path}: holds no training state to resume from")
     optimizer.load_state_dict(ckpt.optimizer)

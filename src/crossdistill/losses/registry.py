@@ -6,9 +6,11 @@ student's and the teacher's tensors at that tap::
 
     term(student, teacher)                 # e.g. KMM on the "high" features
     term(student, teacher, valid=mask)     # gateable terms: (N, H, W) bool pixel mask
+    term(student, teacher, target)         # region terms: (N, H, W) ground-truth labels
 
-A new method (KD, AT, EMKD, MSKD, ...) is one loss file plus one ``register_term`` call at the
-bottom of this file. The distiller (``crossdistill.distill``) handles what is common to all
+A new method is one loss file plus one ``register_term`` call at the bottom of this file
+(as AT, EMKD's region affinity and MSKD's feature filtering and region graph are).
+The distiller (``crossdistill.distill``) handles what is common to all
 terms: the weight, the tap (``feature``) and the pixel gating options.
 """
 
@@ -20,10 +22,13 @@ from typing import Any
 
 from torch import nn
 
-from crossdistill.errors import ConfigError
+from crossdistill.errors import ConfigError, option_error
 from crossdistill.losses.affinity import AffinityLoss
+from crossdistill.losses.attention import AttentionMapLoss
+from crossdistill.losses.filtering import FeatureFilteringLoss
 from crossdistill.losses.kernel import KernelMatrixLoss
 from crossdistill.losses.logits import LogitsKL
+from crossdistill.losses.regions import RegionAffinityLoss, RegionGraphLoss
 
 #: ``build(student_channels, teacher_channels, **options) -> nn.Module``
 TermBuilder = Callable[..., nn.Module]
@@ -43,6 +48,8 @@ class TermSpec:
         default_weight: λ used when a config gives no ``weight`` (the paper's value).
         default_feature: default tap: ``"logits"`` or a key of ``SegOutput.features``.
         gateable: the module accepts ``valid=`` (confidence / ground-truth gating).
+        needs_target: the module's forward takes the ground-truth labels as third argument
+            (region losses).
         needs_channels: the builder needs both channel counts (it owns an adapter).
         description: one line for listings.
     """
@@ -53,6 +60,7 @@ class TermSpec:
     default_weight: float = 1.0
     default_feature: str = "logits"
     gateable: bool = False
+    needs_target: bool = False
     needs_channels: bool = False
     description: str = ""
 
@@ -109,9 +117,7 @@ def build_term(
     try:
         return spec.build(student_channels, teacher_channels, **merged)
     except (TypeError, ValueError) as err:
-        # builders' messages start with the option's name ("margin must be >= 0, ...")
-        bad = next((o for o in sorted(merged, key=len, reverse=True) if str(err).startswith(o)), "")
-        raise ConfigError(f"{key}.{bad}" if bad else key, str(err)) from err
+        raise option_error(key, merged, err) from err
 
 
 register_term(
@@ -143,5 +149,42 @@ register_term(
         default_weight=0.9,
         gateable=True,
         description="Adaptive Affinity Module: teacher-labelled pairwise KL affinity (eq. 1-4)",
+    )
+)
+register_term(
+    TermSpec(
+        name="at",
+        build=lambda _s, _t, power: AttentionMapLoss(power),
+        options={"power": 2.0},
+        default_feature="high",
+        description="Attention transfer: normalised channel-mean |F|^p maps (EMKD's IMD: p=4)",
+    )
+)
+register_term(
+    TermSpec(
+        name="rad",
+        build=lambda _s, _t: RegionAffinityLoss(),
+        default_feature="high",
+        needs_target=True,
+        description="Region affinity (EMKD): cosine affinity of the class region prototypes",
+    )
+)
+register_term(
+    TermSpec(
+        name="rgd",
+        build=lambda _s, _t, order: RegionGraphLoss(order),
+        options={"order": 2},
+        default_feature="high",
+        needs_target=True,
+        description="Region graph (MSKD): batch graph of region prototypes, 1st..k-th order",
+    )
+)
+register_term(
+    TermSpec(
+        name="ffd",
+        build=lambda _s, _t: FeatureFilteringLoss(),
+        default_feature="high",
+        needs_target=True,
+        description="Feature filtering (MSKD): attention maps inside each ground-truth region",
     )
 )

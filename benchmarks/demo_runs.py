@@ -1,0 +1,86 @@
+"""Shared by the benchmark scripts: the demo's data, teachers and ENet student, by name.
+
+A *bench* is one (target, seed, scale) of the demo: ``prepare_bench`` makes (or reuses) the
+demo's synthetic sites and cache, ``teacher_run`` trains (or reuses) the demo's UNet++ teacher
+of a protocol, and ``student_run`` trains (or reuses) the demo's ENet student with any
+distillation preset, term overrides or training method.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crossdistill import api
+from crossdistill.config import RunConfig, load_config
+from crossdistill.data.prepare import prepare
+from crossdistill.data.synth import synthesize
+from crossdistill.demo import CACHE_SIZE, DATA_SEED, PLAN_BY_KEY, run_config
+
+TEACHER_KEY = {"cross-site": "teacher", "leave-one-site-out": "loso_teacher"}
+
+
+def prepare_bench(root: Path, quick: bool) -> Path:
+    """The demo's synthetic sites under ``root/data`` and their cache; returns the cache."""
+    data = root / "data"
+    if not (data / "sites.json").is_file():
+        synthesize(data, seed=DATA_SEED, montage=False)
+    cache = root / f"cache-{CACHE_SIZE[quick]}"
+    prepare(data, cache, size=CACHE_SIZE[quick], seed=DATA_SEED, progress=False)
+    return cache
+
+
+def _base(cache: Path, runs: Path, target: str, seed: int) -> RunConfig:
+    overrides = [f"data.cache={cache}", f"output={runs}", f"seed={seed}", f"target={target}"]
+    return load_config("demo", overrides)
+
+
+def _train(cfg: RunConfig) -> dict:
+    done = Path(cfg.output) / cfg.name / "summary.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    return api.train(cfg, progress=False)
+
+
+def teacher_run(
+    cache: Path, runs: Path, target: str, seed: int, protocol: str, quick: bool
+) -> Path:
+    """Train (or reuse) the demo's teacher of ``protocol``; returns its run folder."""
+    key = TEACHER_KEY[protocol]
+    _train(run_config(_base(cache, runs, target, seed), PLAN_BY_KEY[key], runs, quick))
+    return runs / key
+
+
+def student_run(
+    cache: Path,
+    runs: Path,
+    target: str,
+    seed: int,
+    quick: bool,
+    name: str,
+    protocol: str,
+    *,
+    preset: str = "none",
+    terms: dict[str, Any] | None = None,
+    teacher: Path | None = None,
+    method: str = "supervised",
+    train: dict[str, Any] | None = None,
+) -> dict:
+    """Train (or reuse) the demo's ENet student as ``runs/name``; returns its summary."""
+    base = _base(cache, runs, target, seed)
+    cfg = run_config(base, PLAN_BY_KEY["student_wo"], runs, quick)
+    raw = cfg.model_dump()
+    raw.update({"name": name, "protocol": protocol})
+    raw["train"] = {**raw["train"], "method": method, **(train or {})}
+    raw["distill"] = {
+        "preset": preset,
+        "teacher": str(teacher) if teacher is not None else None,
+        "terms": terms or {},
+    }
+    return _train(RunConfig.model_validate(raw))
+
+
+def epoch_metrics(run: Path) -> list[dict]:
+    """The run's ``metrics.jsonl`` records."""
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]

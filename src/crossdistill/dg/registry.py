@@ -1,0 +1,75 @@
+"""Training methods by name: how the student learns from its source sites without a teacher.
+
+``supervised`` is plain training on the pooled source sites (the "w/o" student, and how
+teachers are trained); ``saml`` and ``drdg`` are the domain-generalisation baselines of the
+paper's Table 4. A new method is one module (an ``nn.Module`` with ``student``,
+``auxiliary``, ``balanced_sites``, ``trainable_parameters()`` and
+``forward(images, masks, sites=...) -> DistillOutput``) plus one entry here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from crossdistill.dg.drdg import DRDG
+from crossdistill.dg.saml import SAML
+from crossdistill.distill.distiller import Distiller
+from crossdistill.errors import ConfigError, option_error
+
+#: ``build(student, sites, in_channels, **options) -> objective``
+MethodBuilder = Callable[..., nn.Module]
+
+METHODS: dict[str, MethodBuilder] = {
+    "supervised": lambda student, _sites, _channels: Distiller(None, student),
+    "saml": lambda student, _sites, _channels, **options: SAML(student, **options),
+    "drdg": lambda student, sites, channels, **options: DRDG(student, sites, channels, **options),
+}
+_OPTIONS: dict[str, type] = {"supervised": Distiller, "saml": SAML, "drdg": DRDG}
+_NOT_OPTIONS = {"self", "student", "teacher", "terms", "sites", "in_channels", "key_prefix"}
+
+
+def method_names() -> tuple[str, ...]:
+    """Every training method's name."""
+    return tuple(METHODS)
+
+
+def method_options(name: str) -> dict[str, Any]:
+    """The options of method ``name`` with their defaults."""
+    signature = inspect.signature(_OPTIONS[name].__init__)
+    return {
+        p.name: p.default
+        for p in signature.parameters.values()
+        if p.name not in _NOT_OPTIONS and p.default is not inspect.Parameter.empty
+    }
+
+
+def create_objective(
+    name: str,
+    student: nn.Module,
+    sites: Sequence[str],
+    in_channels: int,
+    options: Mapping[str, Any] | None = None,
+    *,
+    key: str = "train.method_options",
+) -> nn.Module:
+    """Build the training objective ``name`` for ``student`` on ``sites``.
+
+    Raises:
+        ConfigError: unknown method or option, or a bad value (the key is named).
+    """
+    if name not in METHODS:
+        raise ConfigError("train.method", f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    options = dict(options or {})
+    allowed = method_options(name)
+    for option in options:
+        if option not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError(f"{key}.{option}", f"unknown option of '{name}'; allowed: {known}")
+    try:
+        return METHODS[name](student, list(sites), in_channels, **options)
+    except (TypeError, ValueError) as err:
+        raise option_error(key, options, err) from err
