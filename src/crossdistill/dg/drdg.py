@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossdistill.dg.common import check_non_negative, feature_width
 from crossdistill.distill.distiller import SEG, DistillOutput
-from crossdistill.distill.taps import read_tap, tap_channels
+from crossdistill.distill.taps import read_tap
 from crossdistill.errors import ConfigError
 from crossdistill.losses.affinity import reverse_gradient
 from crossdistill.losses.segmentation import segmentation_loss
@@ -101,18 +102,10 @@ class DRDG(nn.Module):
         adv_weight: float = 0.1,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("rec_weight", rec_weight),
-            ("style_weight", style_weight),
-            ("adv_weight", adv_weight),
-        ):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        check_non_negative(rec_weight=rec_weight, style_weight=style_weight, adv_weight=adv_weight)
         if len(set(sites)) < 2:
             raise ValueError(f"sites: DRDG needs at least two training sites, got {list(sites)}")
-        channels = tap_channels(student, feature)
-        if channels is None:
-            raise ValueError(f"feature {feature!r}: the student declares no such feature")
+        channels = feature_width(student, feature)
         self.student = student
         self.sites = sorted(set(sites))
         self.feature = feature
@@ -162,5 +155,4 @@ class DRDG(nn.Module):
             ),
         }
         weighted = {k: v * self.weights.get(k, 1.0) for k, v in raw.items()}
-        total = torch.stack([v.float() for v in weighted.values()]).sum()
-        return DistillOutput(total=total, terms=weighted, raw=raw, logits=out.logits)
+        return DistillOutput.from_terms(raw, weighted, out.logits)

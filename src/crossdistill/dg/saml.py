@@ -22,8 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from crossdistill.dg.common import check_non_negative, feature_width
 from crossdistill.distill.distiller import SEG, DistillOutput
-from crossdistill.distill.taps import read_tap, tap_channels
+from crossdistill.distill.taps import read_tap
 from crossdistill.errors import ConfigError
 from crossdistill.losses.segmentation import segmentation_loss
 from crossdistill.losses.shape import SmoothnessLoss, compactness_loss
@@ -80,18 +81,12 @@ class SAML(nn.Module):
         margin: float = 1.0,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("inner_lr", inner_lr),
-            ("compact_weight", compact_weight),
-            ("smooth_weight", smooth_weight),
-        ):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        check_non_negative(
+            inner_lr=inner_lr, compact_weight=compact_weight, smooth_weight=smooth_weight
+        )
         if meta_test_sites < 1:
             raise ValueError(f"meta_test_sites must be >= 1, got {meta_test_sites}")
-        channels = tap_channels(student, feature)
-        if channels is None:
-            raise ValueError(f"feature {feature!r}: the student declares no such feature")
+        channels = feature_width(student, feature)
         self.student = student
         self.smoothness = SmoothnessLoss(channels, embed_dim, margin)
         self.inner_lr = float(inner_lr)
@@ -141,11 +136,10 @@ class SAML(nn.Module):
             "compact": self.weights["compact"] * compact,
             "smooth": self.weights["smooth"] * smooth,
         }
-        total = torch.stack([v.float() for v in weighted.values()]).sum()
         logits = torch.empty(
             (images.shape[0], *out_a.logits.shape[1:]),
             dtype=out_a.logits.dtype,
             device=images.device,
         )
         logits[tr], logits[te] = out_a.logits.detach(), out_b.logits.detach()
-        return DistillOutput(total=total, terms=weighted, raw=raw, logits=logits)
+        return DistillOutput.from_terms(raw, weighted, logits)

@@ -48,6 +48,18 @@ class DistillOutput:
     logits: Tensor | None = None
     teacher_logits: Tensor | None = None
 
+    @classmethod
+    def from_terms(
+        cls,
+        raw: dict[str, Tensor],
+        weighted: dict[str, Tensor],
+        logits: Tensor | None = None,
+        teacher_logits: Tensor | None = None,
+    ) -> DistillOutput:
+        """The output whose ``total`` is the float32 sum of the ``weighted`` terms."""
+        total = torch.stack([v.float() for v in weighted.values()]).sum()
+        return cls(total, weighted, raw, logits, teacher_logits)
+
     def detached(self) -> dict[str, float]:
         """Flat ``{"total", "seg", "aam", ..., "raw/aam", ...}`` floats for logging."""
         out = {"total": float(self.total.detach())}
@@ -169,11 +181,9 @@ class Distiller(nn.Module):
                 value = term(student_out, teacher_outputs, masks, gate_cache)
                 raw[name] = value
                 weighted[name] = term.weighted(value)
-        total = torch.stack([v.float() for v in weighted.values()]).sum()
-        return DistillOutput(
-            total=total,
-            terms=weighted,
-            raw=raw,
-            logits=student_out.logits,
-            teacher_logits=None if teacher_outputs is None else teacher_outputs.logits,
+        return DistillOutput.from_terms(
+            raw,
+            weighted,
+            student_out.logits,
+            None if teacher_outputs is None else teacher_outputs.logits,
         )

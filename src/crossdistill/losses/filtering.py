@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossdistill.losses.attention import align_to_teacher
-from crossdistill.losses.regions import region_masks
+from crossdistill.losses.regions import check_features_and_masks, region_masks
 
 
 def filtered_attention(features: Tensor, masks: Tensor) -> Tensor:
@@ -47,16 +47,7 @@ def filtered_attention(features: Tensor, masks: Tensor) -> Tensor:
     Raises:
         ValueError: batch or spatial sizes of features and masks differ.
     """
-    if (
-        features.ndim != 4
-        or masks.ndim != 4
-        or features.shape[0] != masks.shape[0]
-        or features.shape[-2:] != masks.shape[-2:]
-    ):
-        raise ValueError(
-            f"features {tuple(features.shape)} and masks {tuple(masks.shape)} must be "
-            "(N, C, h, w) and (N, K, h, w)"
-        )
+    check_features_and_masks(features, masks)
     energy = features.square().mean(dim=1, keepdim=True)  # (N, 1, h, w)
     filtered = (energy * masks.to(features.dtype)).flatten(2)  # (N, K, h·w)
     return F.normalize(filtered, p=2.0, dim=2, eps=1e-12)

@@ -107,6 +107,20 @@ def region_masks(
         return F.interpolate(one_hot, size=(h, w), mode="nearest")
 
 
+def check_features_and_masks(features: Tensor, masks: Tensor) -> None:
+    """``ValueError`` unless ``features (N, C, h, w)`` and ``masks (N, K, h, w)`` agree."""
+    if (
+        features.ndim != 4
+        or masks.ndim != 4
+        or features.shape[0] != masks.shape[0]
+        or features.shape[-2:] != masks.shape[-2:]
+    ):
+        raise ValueError(
+            f"features {tuple(features.shape)} and masks {tuple(masks.shape)} must be "
+            "(N, C, h, w) and (N, K, h, w)"
+        )
+
+
 def region_prototypes(features: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
     """Masked-average prototype of each region (module doc).
 
@@ -121,16 +135,7 @@ def region_prototypes(features: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
     Raises:
         ValueError: batch or spatial sizes of features and masks differ.
     """
-    if (
-        features.ndim != 4
-        or masks.ndim != 4
-        or features.shape[0] != masks.shape[0]
-        or features.shape[-2:] != masks.shape[-2:]
-    ):
-        raise ValueError(
-            f"features {tuple(features.shape)} and masks {tuple(masks.shape)} must be "
-            "(N, C, h, w) and (N, K, h, w)"
-        )
+    check_features_and_masks(features, masks)
     masks = masks.to(features.dtype)
     area = masks.sum(dim=(2, 3))
     present = area > 0
