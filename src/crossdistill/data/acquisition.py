@@ -3,7 +3,8 @@
 The chain, per case: tissue signal from the spin-echo equation at the site's TE/TR and
 field strength → smooth tissue texture → partial-volume average over the slice profile →
 in-plane point-spread function → receive-coil sensitivity (smooth random bias, phased-array
-surface brightening, endorectal-coil hotspot) → Rician noise → scanner units (scale, offset).
+surface brightening, endorectal-coil hotspot) → respiratory/peristaltic motion ghosts along
+the phase-encoding axis → Rician noise → scanner units (scale, offset).
 The six release sites differ in every step, which is what makes them distinct domains.
 """
 
@@ -49,6 +50,10 @@ class Acquisition:
         offset: additive baseline of the stored values (scanner units).
         case_gain_std: case-to-case std of the log of the receiver gain.
         placement_mm: std of the in-plane offset of the field of view from the gland centre.
+        ghosting: mean amplitude of the motion ghosts, relative to the image: periodic
+            motion during the phase-encoding steps replicates the image at ±1/4 and ±1/2 of
+            the field of view along the anterior–posterior (phase-encoding) axis. 0 = none
+            (sites scanned with an antispasmodic and respiratory compensation).
     """
 
     folder: str
@@ -70,6 +75,7 @@ class Acquisition:
     offset: float
     case_gain_std: float = 0.1
     placement_mm: float = 4.0
+    ghosting: float = 0.0
 
     @property
     def endorectal(self) -> bool:
@@ -168,11 +174,11 @@ _SITES = (
     ),
     Acquisition(
         "UCL",
-        "1.5 T Siemens, phased-array (UCL)",
+        "1.5 T Siemens, phased-array, fat-saturated, no antispasmodic (UCL)",
         field_t=1.5,
         te_ms=100,
         tr_ms=4500,
-        fat_suppression=0.0,
+        fat_suppression=0.35,
         fov_mm=200,
         resolution_mm=0.5,
         slice_thickness_mm=3.3,
@@ -184,6 +190,7 @@ _SITES = (
         erc_radius_mm=15,
         scale=800,
         offset=0,
+        ghosting=0.3,
     ),
     Acquisition(
         "BIDMC",
@@ -206,16 +213,16 @@ _SITES = (
     ),
     Acquisition(
         "HK",
-        "1.5 T Siemens, endorectal coil (HK)",
+        "1.5 T Siemens, endorectal coil, low-resolution matrix (HK)",
         field_t=1.5,
         te_ms=96,
         tr_ms=3500,
         fat_suppression=0.0,
         fov_mm=230,
-        resolution_mm=0.625,
+        resolution_mm=2.8,
         slice_thickness_mm=3.6,
         coverage_mm=86,
-        noise_sigma=0.05,
+        noise_sigma=0.08,
         bias_std=0.15,
         surface_coil=0.3,
         erc_gain=2.0,
@@ -275,10 +282,29 @@ def acquire(
     image = ndimage.gaussian_filter(image, (0, sigma_px, sigma_px), mode="nearest")
     image *= _sensitivity(anatomy, acq, px, py, pz, rng)
     image *= np.exp(rng.normal(0, acq.case_gain_std))
+    if acq.ghosting > 0:  # drawn only here, so the other sites' cases keep their bytes
+        image = _motion_ghosts(image, acq.ghosting, rng)
     noise = rng.standard_normal((2, *image.shape), dtype=np.float32) * acq.noise_sigma
     image = np.hypot(image + noise[0], noise[1]) * acq.scale + acq.offset
     mask = zone.reshape(shape)[:, nsub // 2]
     return image.transpose(1, 2, 0), mask.transpose(1, 2, 0), affine
+
+
+def _motion_ghosts(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Add motion ghosts to ``image (nz, ni, nj)`` along j (anterior–posterior).
+
+    A periodic displacement during k-space acquisition modulates the phase-encoding lines;
+    its image is the object plus shifted replicas. Here: replicas at ±N/4 (amplitude ``a``)
+    and ±N/2 (``a/2``) with ``a = level · U(0.6, 1.4)`` per case, wrapped around the field of
+    view as in the scanner's reconstruction.
+    """
+    n = image.shape[2]
+    a = float(level * rng.uniform(0.6, 1.4))
+    ghosts = sum(
+        w * (np.roll(image, s, axis=2) + np.roll(image, -s, axis=2)) / 2
+        for s, w in ((n // 4, a), (n // 2, a / 2))
+    )
+    return image + ghosts
 
 
 def _render(
