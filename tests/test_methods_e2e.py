@@ -87,8 +87,14 @@ def test_teacherless_methods_refuse_a_teacher(engine_cache, teacher, tmp_path):
         api.train(cfg, progress=False)
 
 
-def test_cli_train_method(engine_cache, tmp_path, run_cli):
-    code, _, err = run_cli(
-        "train", "--method", "mixup", "--set", f"data.cache={engine_cache}", "--set", "target=S4"
-    )
+def test_cli_train_method_errors_write_nothing(engine_cache, tmp_path, run_cli):
+    common = ["--set", f"data.cache={engine_cache}", "--set", f"output={tmp_path / 'out'}"]
+    common += ["--set", "protocol=cross-site", "--set", "target=S4"]
+    code, _, err = run_cli("train", "--method", "mixup", *common)
     assert code == 2 and "unknown method 'mixup'" in err and "Traceback" not in err
+    bad_option = ["--set", "train.method_options.lr=1"]
+    code, _, err = run_cli("train", "--method", "saml", *bad_option, *common)
+    assert code == 2 and "'train.method_options.lr'" in err and "inner_lr" in err
+    code, _, err = run_cli("distill", "--method", "drdg", "--teacher", str(tmp_path), *common)
+    assert code == 2 and "crossdistill train --method" in err
+    assert not (tmp_path / "out").exists()  # no run folder for a rejected configuration

@@ -83,15 +83,12 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
             "train.method",
             f"unknown method {config.train.method!r}; known: {', '.join(method_names())}",
         )
+    terms = kd_terms(config)
     if config.data.cache is None:
         raise ConfigError("data.cache", "give the cache folder written by `crossdistill prepare`")
     cache = Cache(config.data.cache)
     train_sites, eval_sites = run_sites(config, cache)
     device = resolve_device(config.device)
-    run_dir = Path(config.output) / config.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(config, run_dir / "config.yaml")
-
     spec = {
         "name": config.model.name,
         "width": config.model.width,
@@ -100,7 +97,6 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     }
     torch.manual_seed(config.seed)
     student = create_model(spec["name"], spec["in_channels"], spec["num_classes"], spec["width"])
-    terms = kd_terms(config)
     teacher = teacher_meta = None
     if terms or config.distill.teacher is not None:
         if config.train.method != "supervised":
@@ -120,6 +116,9 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
             spec["in_channels"],
             config.train.method_options,
         )
+    run_dir = Path(config.output) / config.name  # written only once the config is known good
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, run_dir / "config.yaml")
     dataset = SliceDataset(
         cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
     )
