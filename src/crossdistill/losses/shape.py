@@ -2,11 +2,16 @@
 
 **Compactness** (isoperimetric quotient of the soft foreground ``p``, per image)::
 
-    P = Σ_x sqrt((∂_i p)² + (∂_j p)² + ε)      A = Σ_x p
-    L_compact = P² / (4π·A)
+    P = Σ_x sqrt((∂_i p)² + (∂_j p)² + ε)      (forward differences of p zero-padded, ε = 1e-8)
+    L_compact = P² / (4π·Σ_x p²)
 
-(forward differences, ε = 1e-8). A disc gives ≈ 1, ragged or scattered shapes more. Averaged
-over the images whose ground truth holds foreground (where a shape is expected); 0 if none.
+For a binary mask ``Σ p² = Σ p`` is the area and this is SAML's ``P²/(4πA)``: ≈ 1 for a disc,
+more for ragged or scattered shapes. On soft maps the literal ``P²/(4π·Σ p)`` scales with the
+probabilities (``p → c·p`` multiplies it by c), so it is minimised by lowering every
+probability; on this project's data it drove the student to an empty prediction (3-D Dice
+0.03). ``Σ p²`` makes it invariant to that scaling, and the zero padding counts the image
+border, so a uniform map scores 4/π ≈ 1.27, worse than a disc. Averaged over the images whose
+ground truth holds foreground (where a shape is expected); 0 if none.
 
 **Smoothness** (contour vs background-ring embeddings across two groups of sites)::
 
@@ -34,7 +39,7 @@ EPS = 1e-8
 
 
 def compactness_loss(foreground: Tensor, has_shape: Tensor | None = None) -> Tensor:
-    """Mean ``P²/(4πA)`` of ``foreground (N, H, W)`` probabilities (module doc).
+    """Mean ``P²/(4π·Σp²)`` of ``foreground (N, H, W)`` probabilities (module doc).
 
     Args:
         foreground: soft foreground in [0, 1].
@@ -42,13 +47,14 @@ def compactness_loss(foreground: Tensor, has_shape: Tensor | None = None) -> Ten
     """
     if foreground.dim() != 3:
         raise ValueError(f"foreground must be (N, H, W), got {tuple(foreground.shape)}")
-    di = foreground[:, 1:, :-1] - foreground[:, :-1, :-1]
-    dj = foreground[:, :-1, 1:] - foreground[:, :-1, :-1]
+    q = F.pad(foreground, (1, 1, 1, 1))
+    di = q[:, 1:, :-1] - q[:, :-1, :-1]
+    dj = q[:, :-1, 1:] - q[:, :-1, :-1]
     perimeter = torch.sqrt(di**2 + dj**2 + EPS).sum((1, 2))
-    area = foreground.sum((1, 2))
-    ratio = perimeter**2 / (4 * math.pi * area.clamp_min(1.0))
+    energy = foreground.square().sum((1, 2))
+    ratio = perimeter**2 / (4 * math.pi * energy.clamp_min(EPS))
     if has_shape is None:
-        has_shape = torch.ones_like(area, dtype=torch.bool)
+        has_shape = torch.ones_like(energy, dtype=torch.bool)
     if not bool(has_shape.any()):
         return foreground.sum() * 0.0
     return ratio[has_shape].mean()
