@@ -37,10 +37,11 @@ def _base(cache: Path, runs: Path, target: str, seed: int) -> RunConfig:
 
 
 def _train(cfg: RunConfig) -> dict:
-    done = Path(cfg.output) / cfg.name / "summary.json"
-    if done.is_file():
-        return json.loads(done.read_text())
-    return api.train(cfg, progress=False)
+    run = Path(cfg.output) / cfg.name
+    if (run / "summary.json").is_file():
+        return json.loads((run / "summary.json").read_text())
+    # an interrupted run continues from its last checkpoint
+    return api.train(cfg, resume=(run / "checkpoints").is_dir(), progress=False)
 
 
 def teacher_run(

@@ -150,8 +150,32 @@ def report(args: argparse.Namespace) -> None:
             "\nteacher Dice on the student's training images: "
             + ", ".join(f"{display_name(t)} {v:.2f}" for t, v in rel.items())
         )
+        _print_terms(rows, protocol)
     _plot_delta(rows, protocols, variants, out / "study_delta_dice.png")
     _plot_terms(rows, protocols, out / "study_terms.png")
+
+
+def _print_terms(rows: list[dict], protocol: str) -> None:
+    """Raw value and gradient norm of each term of the paper preset, first → last epoch."""
+    runs = [r for r in rows if r["protocol"] == protocol and r["variant"] == "ours"]
+    if not runs:
+        return
+    print(f"\n{protocol}, paper preset (mean over {len(runs)} runs): first → last epoch\n")
+    print("| term | raw value | ‖∇θ (λ·term)‖ |")
+    print("|---|---|---|")
+    for term in ("seg", "aam", "kmm", "lm"):
+        raw = [r["raw"][term] for r in runs if term in r["raw"]]
+        grads = [[g for g in r["grad"].get(term, []) if g is not None] for r in runs]
+        grads = [g for g in grads if g]
+        if not raw:
+            continue
+        value = f"{_mean([a for a, _ in raw]):.3f} → {_mean([b for _, b in raw]):.3f}"
+        norm = (
+            f"{_mean([g[0] for g in grads]):.3f} → {_mean([g[-1] for g in grads]):.3f}"
+            if grads
+            else "–"
+        )
+        print(f"| {term} | {value} | {norm} |")
 
 
 def _plot_delta(rows, protocols, variants, path: Path) -> None:
