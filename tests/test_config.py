@@ -57,3 +57,14 @@ def test_protocol_presets():
     assert protocol_sites("cross-site", "teacher", "B", sites) == (["B"], ["B"])
     assert protocol_sites("cross-site", "student", "B", sites) == (["A", "C"], ["B"])
     assert protocol_sites("leave-one-site-out", "teacher", "B", sites) == (["A", "C"], ["B"])
+
+
+def test_packaged_recommended_config_is_the_paper_setup_with_the_recommended_preset():
+    from crossdistill.distill import preset_terms
+
+    paper, rec = load_config("paper"), load_config("recommended")
+    assert rec.distill.preset == "recommended" and paper.distill.preset == "ours"
+    assert rec.train == paper.train and rec.model == paper.model
+    terms = preset_terms("recommended")
+    assert set(terms) == {"kmm", "lm"} and terms["lm"]["gt_gate"] is True
+    assert preset_terms("ours")["lm"] == {"weight": 0.2}  # the paper preset stays the paper's

@@ -116,7 +116,7 @@ def test_precomputed_teacher_outputs_are_used() -> None:
 
 def test_presets_terms_and_weights() -> None:
     rows = ("lm", "aam", "kmm", "kmm+lm", "aam+lm", "aam+kmm", "aam+kmm+lm")
-    assert set(preset_names()) == {"none", "ours", *rows, "kd", "at", "emkd", "mskd"}
+    assert set(preset_names()) == {"none", "ours", *rows, "kd", "at", "emkd", "mskd", "recommended"}
     assert preset_terms("none") == {}
     assert preset_terms("ours") == {
         "lm": {"weight": 0.2},

@@ -150,7 +150,7 @@ def distill(
     method: Annotated[
         str | None,
         typer.Option(
-            help="Preset: ours, none, a Table 3 row (aam+lm, ...), or kd, at, emkd, mskd."
+            help="Preset: ours, recommended, none, a Table 3 row (aam+lm, ...), kd, at, emkd, mskd."
         ),
     ] = None,
     set_: SetOption = None,
