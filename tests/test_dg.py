@@ -94,11 +94,16 @@ def test_saml_first_order_meta_gradient() -> None:
 
 def test_saml_reports_its_terms_and_needs_sites() -> None:
     torch.manual_seed(0)
-    method = SAML(TinySegNet())
+    method = SAML(TinySegNet(), shape_warmup_steps=4)
     images, masks = _batch()
     out = method(images, masks, sites=SITES)
     assert set(out.raw) == {"seg", "meta_seg", "compact", "smooth"}
-    assert out.terms["smooth"].item() == pytest.approx(5e-3 * out.raw["smooth"].item())
+    # the shape weights ramp up: step 1 of 4 -> 1/4 of λ_s
+    assert out.terms["smooth"].item() == pytest.approx(5e-3 / 4 * out.raw["smooth"].item())
+    for _ in range(4):
+        out = method(images, masks, sites=SITES)
+    assert out.terms["compact"].item() == pytest.approx(out.raw["compact"].item())
+    assert int(method.auxiliary.state_dict()["steps.count"]) == 5
     assert out.logits.shape == (6, 2, 16, 16)
     with pytest.raises(ConfigError, match="site"):
         method(images, masks)

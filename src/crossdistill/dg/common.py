@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from crossdistill.distill.taps import tap_channels
@@ -20,3 +21,18 @@ def feature_width(student: nn.Module, feature: str) -> int:
     if channels is None:
         raise ValueError(f"feature {feature!r}: the student declares no such feature")
     return channels
+
+
+class StepCounter(nn.Module):
+    """Training steps taken, as a buffer (so checkpoints keep it and a resumed run agrees)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def ramp(self, steps: int) -> float:
+        """``min(1, (t + 1) / steps)`` at the current step t (1 when ``steps`` is 0)."""
+        return 1.0 if steps <= 0 else min(1.0, (int(self.count) + 1) / steps)
+
+    def tick(self) -> None:
+        self.count.add_(1)
