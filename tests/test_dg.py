@@ -112,23 +112,23 @@ def test_saml_reports_its_terms_and_needs_sites() -> None:
 def test_compactness_of_a_square_by_hand() -> None:
     # 4x4 square in an 8x8 image, zero-padded to 10x10: forward differences on the 9x9 grid
     # are non-zero at 15 places, 14 with one unit step and one (the bottom-right corner) with
-    # two; the other 66 contribute sqrt(eps). Σ p² = area = 16.
+    # two; the other 66 contribute sqrt(eps). Σ p² = area = 16; the loss is log of P²/(4π·16).
     p = torch.zeros(1, 8, 8)
     p[0, 2:6, 2:6] = 1
     eps = 1e-8
     perimeter = 14 * math.sqrt(1 + eps) + math.sqrt(2 + eps) + 66 * math.sqrt(eps)
-    expected = perimeter**2 / (4 * math.pi * 16)
+    expected = math.log(perimeter**2 / (4 * math.pi * 16))
     assert compactness_loss(p).item() == pytest.approx(expected, rel=1e-5)
     # scaling every probability does not change it (the literal P²/4πA would halve)
-    assert compactness_loss(0.5 * p).item() == pytest.approx(expected, rel=1e-3)
+    assert compactness_loss(0.5 * p).item() == pytest.approx(expected, abs=1e-3)
     # a uniform map is a full-image square (border counted): 30 unit steps and one diagonal
     # of 0.3 each, Σ p² = 64·0.09 -> (30 + √2)² / (256π) ≈ 1.23, worse than a disc's ~1
     uniform = compactness_loss(torch.full((1, 8, 8), 0.3)).item()
-    assert uniform == pytest.approx((30 + math.sqrt(2)) ** 2 / (256 * math.pi), rel=3e-3)
+    assert uniform == pytest.approx(math.log((30 + math.sqrt(2)) ** 2 / (256 * math.pi)), abs=3e-3)
     # a ragged shape of the same area is less compact
     q = torch.zeros(1, 8, 8)
     q[0, ::2, ::2] = 1
-    assert compactness_loss(q).item() > 3 * expected
+    assert compactness_loss(q).item() > expected + math.log(3)
     # images without a shape do not count; none at all gives 0
     both = torch.cat([p, q])
     assert compactness_loss(both, torch.tensor([True, False])).item() == pytest.approx(expected)
