@@ -193,3 +193,17 @@ def test_registry_checks_options() -> None:
         create_objective("saml", TinySegNet(), ["A", "B"], 1, {"inner_lr": -1})
     with pytest.raises(ConfigError, match="unknown method"):
         create_objective("mixup", TinySegNet(), ["A", "B"], 1)
+
+
+def test_saml_compactness_waits_for_a_predicted_shape() -> None:
+    from standin_models import FixedLogitsNet
+
+    images, masks = _batch()
+    background = torch.zeros(2, 16, 16)
+    background[0] = 5.0  # every pixel confidently background: no predicted shape
+    out = SAML(FixedLogitsNet(background))(images, masks, sites=SITES)
+    assert out.raw["compact"].item() == 0.0
+    disc = background.clone()
+    disc[0, 4:12, 5:11], disc[1, 4:12, 5:11] = 0.0, 5.0  # a predicted 8x6 block
+    out = SAML(FixedLogitsNet(disc))(images, masks, sites=SITES)
+    assert out.raw["compact"].item() > 0.0
