@@ -1,6 +1,8 @@
-"""Checks shared by the domain-generalisation objectives."""
+"""What the domain-generalisation objectives share: option checks, a step counter, a base."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -36,3 +38,23 @@ class StepCounter(nn.Module):
 
     def tick(self) -> None:
         self.count.add_(1)
+
+
+class StudentWithHeads(nn.Module):
+    """Base of an objective that trains ``student`` together with auxiliary ``heads``.
+
+    Subclasses set ``self.student`` and ``self.heads`` (an ``nn.ModuleDict``); the heads are
+    trained and checkpointed beside the student (``auxiliary``) and dropped at deployment.
+    """
+
+    student: nn.Module
+    heads: nn.ModuleDict
+
+    @property
+    def auxiliary(self) -> nn.Module:
+        """The heads (checkpointed with the student, for ``--resume``)."""
+        return self.heads
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.student.parameters()
+        yield from self.heads.parameters()

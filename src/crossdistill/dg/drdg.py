@@ -24,13 +24,13 @@ classifiers) are trained with the student and dropped at deployment.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.dg.common import check_non_negative, feature_width
+from crossdistill.dg.common import StudentWithHeads, check_non_negative, feature_width
 from crossdistill.distill.distiller import SEG, DistillOutput
 from crossdistill.distill.taps import read_tap
 from crossdistill.errors import ConfigError
@@ -75,7 +75,7 @@ class StyledDecoder(nn.Module):
         return self.out(h)
 
 
-class DRDG(nn.Module):
+class DRDG(StudentWithHeads):
     """Content/style disentanglement objective for ``student`` (module doc).
 
     Args:
@@ -118,15 +118,6 @@ class DRDG(nn.Module):
                 "site_from_content": nn.Linear(channels, len(self.sites)),
             }
         )
-
-    @property
-    def auxiliary(self) -> nn.Module:
-        """Style encoder, decoder and site classifiers."""
-        return self.heads
-
-    def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        yield from self.student.parameters()
-        yield from self.heads.parameters()
 
     def site_labels(self, sites: Sequence[str], device: torch.device) -> Tensor:
         unknown = sorted(set(sites) - set(self.sites))

@@ -9,8 +9,9 @@ others the meta-train group a. With θ the student's parameters::
 
 ``L_compact`` and ``L_smooth`` are in :mod:`crossdistill.losses.shape`; the smoothness
 embeddings read the student's ``feature`` tap (the decoder's ``low`` features by default)
-through a small MLP head trained with the student. Defaults from the original: α = 1e-4,
-λ_c = 1, λ_s = 5e-3, one meta-test site per episode. Because the inner gradient is detached,
+through a small MLP head trained with the student. Defaults: α = 1e-4, λ_c = 1,
+λ_s = 5e-3, one meta-test site per episode (the original's values as this project reads
+the paper; not yet checked against its released code). Because the inner gradient is detached,
 ``L.backward()`` gives θ the first-order meta-gradient ∇L_seg(a; θ) + ∇_θ' L_meta(b; θ').
 
 Compactness counts only the meta-test images where both the ground truth and the prediction
@@ -27,13 +28,13 @@ never learned to segment (3-D Dice 0.03). 0 gives the original schedule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from crossdistill.dg.common import StepCounter, check_non_negative, feature_width
+from crossdistill.dg.common import StepCounter, StudentWithHeads, check_non_negative, feature_width
 from crossdistill.distill.distiller import SEG, DistillOutput
 from crossdistill.distill.taps import read_tap
 from crossdistill.errors import ConfigError
@@ -67,7 +68,7 @@ def split_episode(
     return train_idx, test_idx, sorted(test)
 
 
-class SAML(nn.Module):
+class SAML(StudentWithHeads):
     """Shape-aware meta-learning objective for ``student`` (module doc).
 
     Args:
@@ -113,15 +114,6 @@ class SAML(nn.Module):
         self.weights = {"compact": float(compact_weight), "smooth": float(smooth_weight)}
         self.meta_test_sites = int(meta_test_sites)
         self.feature = feature
-
-    @property
-    def auxiliary(self) -> nn.Module:
-        """The smoothness embedding head and the step counter of the shape warm-up."""
-        return self.heads
-
-    def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        yield from self.student.parameters()
-        yield from self.heads.parameters()
 
     def forward(
         self, images: Tensor, masks: Tensor, sites: Sequence[str] | None = None
