@@ -36,7 +36,8 @@ def _base(cache: Path, runs: Path, target: str, seed: int) -> RunConfig:
     return load_config("demo", overrides)
 
 
-def _train(cfg: RunConfig) -> dict:
+def train_or_reuse(cfg: RunConfig) -> dict:
+    """The run's summary: reused when finished, resumed when interrupted, else trained."""
     run = Path(cfg.output) / cfg.name
     if (run / "summary.json").is_file():
         return json.loads((run / "summary.json").read_text())
@@ -49,7 +50,7 @@ def teacher_run(
 ) -> Path:
     """Train (or reuse) the demo's teacher of ``protocol``; returns its run folder."""
     key = TEACHER_KEY[protocol]
-    _train(run_config(_base(cache, runs, target, seed), PLAN_BY_KEY[key], runs, quick))
+    train_or_reuse(run_config(_base(cache, runs, target, seed), PLAN_BY_KEY[key], runs, quick))
     return runs / key
 
 
@@ -79,7 +80,7 @@ def student_run(
         "teacher": str(teacher) if teacher is not None else None,
         "terms": terms or {},
     }
-    return _train(RunConfig.model_validate(raw))
+    return train_or_reuse(RunConfig.model_validate(raw))
 
 
 def epoch_metrics(run: Path) -> list[dict]:

@@ -15,12 +15,12 @@ import json
 import statistics
 from pathlib import Path
 
-from crossdistill import api
 from crossdistill.config import load_config
 from crossdistill.data.prepare import prepare
 from crossdistill.data.sites import resolve_sites
 from crossdistill.data.synth import synthesize
 from crossdistill.demo import PLAN_BY_KEY, run_config
+from demo_runs import train_or_reuse
 
 
 def main() -> None:
@@ -44,13 +44,7 @@ def main() -> None:
             )
             dice = {}
             for key in ("student_wo", "student_in_domain"):
-                cfg = run_config(base, PLAN_BY_KEY[key], runs, quick=False)
-                done = runs / key / "summary.json"
-                summary = (
-                    json.loads(done.read_text())
-                    if done.is_file()
-                    else api.train(cfg, progress=False)
-                )
+                summary = train_or_reuse(run_config(base, PLAN_BY_KEY[key], runs, quick=False))
                 dice[key] = summary["dice"]["mean"]
             row = {
                 "target": target,

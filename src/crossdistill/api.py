@@ -20,7 +20,7 @@ from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sites import resolve_site
 from crossdistill.dg import create_objective, method_names
-from crossdistill.distill import Distiller, preset_terms
+from crossdistill.distill import preset_terms
 from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
@@ -78,10 +78,9 @@ def _load_teacher(config: RunConfig, student_spec: dict, device: str):
 def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train (or distil) the network of ``config``; returns the run's summary."""
     start = time.perf_counter()
-    if config.train.method not in method_names():
+    if config.distill.preset in method_names():
         raise ConfigError(
-            "train.method",
-            f"unknown method {config.train.method!r}; known: {', '.join(method_names())}",
+            "method", f"'{config.distill.preset}' has no teacher: use `crossdistill train --method`"
         )
     terms = kd_terms(config)
     if config.data.cache is None:
@@ -99,23 +98,16 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     student = create_model(spec["name"], spec["in_channels"], spec["num_classes"], spec["width"])
     teacher = teacher_meta = None
     if terms or config.distill.teacher is not None:
-        if config.train.method != "supervised":
-            raise ConfigError(
-                "train.method", f"'{config.train.method}' trains without a teacher (no distill)"
-            )
         teacher, teacher_meta = _load_teacher(config, spec, device)
-    if config.train.method == "supervised":
-        objective = Distiller(teacher, student, terms, key_prefix="distill.terms")
-        if config.train.method_options:
-            raise ConfigError("train.method_options", "'supervised' takes no options")
-    else:
-        objective = create_objective(
-            config.train.method,
-            student,
-            train_sites,
-            spec["in_channels"],
-            config.train.method_options,
-        )
+    objective = create_objective(
+        config.train.method,
+        student,
+        train_sites,
+        spec["in_channels"],
+        config.train.method_options,
+        teacher=teacher,
+        terms=terms,
+    )
     run_dir = Path(config.output) / config.name  # written only once the config is known good
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(config, run_dir / "config.yaml")

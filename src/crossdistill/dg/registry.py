@@ -1,7 +1,8 @@
 """Training methods by name: how the student learns from its source sites without a teacher.
 
-``supervised`` is plain training on the pooled source sites (the "w/o" student, and how
-teachers are trained); ``saml`` and ``drdg`` are the domain-generalisation baselines of the
+``supervised`` is training on the pooled source sites with the segmentation loss and, when
+a teacher is given, the configured KD terms (the ``Distiller``: teachers, the "w/o" student
+and every distilled student); ``saml`` and ``drdg`` are the domain-generalisation baselines of the
 paper's Table 4. A new method is one module (an ``nn.Module`` with ``student``,
 ``auxiliary``, ``balanced_sites``, ``trainable_parameters()`` and
 ``forward(images, masks, sites=...) -> DistillOutput``) plus one entry here.
@@ -24,7 +25,9 @@ from crossdistill.errors import ConfigError, option_error
 MethodBuilder = Callable[..., nn.Module]
 
 METHODS: dict[str, MethodBuilder] = {
-    "supervised": lambda student, _sites, _channels: Distiller(None, student),
+    "supervised": lambda student, _sites, _channels, teacher=None, terms=None: Distiller(
+        teacher, student, terms, key_prefix="distill.terms"
+    ),
     "saml": lambda student, _sites, _channels, **options: SAML(student, **options),
     "drdg": lambda student, sites, channels, **options: DRDG(student, sites, channels, **options),
 }
@@ -54,12 +57,18 @@ def create_objective(
     in_channels: int,
     options: Mapping[str, Any] | None = None,
     *,
+    teacher: nn.Module | None = None,
+    terms: Mapping[str, Any] | None = None,
     key: str = "train.method_options",
 ) -> nn.Module:
     """Build the training objective ``name`` for ``student`` on ``sites``.
 
+    ``teacher`` and the KD ``terms`` go to ``supervised`` (the distiller); the other methods
+    train without a teacher.
+
     Raises:
-        ConfigError: unknown method or option, or a bad value (the key is named).
+        ConfigError: unknown method or option, a teacher given to a teacherless method, or a
+            bad value (the key is named).
     """
     if name not in METHODS:
         raise ConfigError("train.method", f"unknown method {name!r}; known: {', '.join(METHODS)}")
@@ -69,6 +78,10 @@ def create_objective(
         if option not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
             raise ConfigError(f"{key}.{option}", f"unknown option of '{name}'; allowed: {known}")
+    if name == "supervised":
+        options = {"teacher": teacher, "terms": terms, **options}
+    elif teacher is not None or terms:
+        raise ConfigError("train.method", f"'{name}' trains without a teacher (no distill)")
     try:
         return METHODS[name](student, list(sites), in_channels, **options)
     except (TypeError, ValueError) as err:

@@ -89,8 +89,6 @@ def preset_terms(name: str) -> dict[str, dict[str, Any]]:
     key = name.strip().lower() if isinstance(name, str) else name
     if isinstance(key, str) and key not in PRESETS and "+" in key:
         key = "+".join(sorted(part.strip() for part in key.split("+")))
-    if key in ("saml", "drdg", "supervised"):
-        raise ConfigError("method", f"'{key}' has no teacher: use `crossdistill train --method`")
     if key not in PRESETS:
         raise ConfigError("method", f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return copy.deepcopy(PRESETS[key])
