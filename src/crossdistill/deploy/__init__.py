@@ -1,0 +1,1 @@
+"""Deployment: exported graphs, prediction on scans, and the cost benchmark."""
