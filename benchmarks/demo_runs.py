@@ -31,9 +31,9 @@ def prepare_bench(root: Path, quick: bool) -> Path:
     return cache
 
 
-def _base(cache: Path, runs: Path, target: str, seed: int) -> RunConfig:
+def _base(cache: Path, runs: Path, target: str, seed: int, device: str = "cpu") -> RunConfig:
     overrides = [f"data.cache={cache}", f"output={runs}", f"seed={seed}", f"target={target}"]
-    return load_config("demo", overrides)
+    return load_config("demo", [*overrides, f"device={device}"])
 
 
 def train_or_reuse(cfg: RunConfig) -> dict:
@@ -46,11 +46,18 @@ def train_or_reuse(cfg: RunConfig) -> dict:
 
 
 def teacher_run(
-    cache: Path, runs: Path, target: str, seed: int, protocol: str, quick: bool
+    cache: Path,
+    runs: Path,
+    target: str,
+    seed: int,
+    protocol: str,
+    quick: bool,
+    device: str = "cpu",
 ) -> Path:
     """Train (or reuse) the demo's teacher of ``protocol``; returns its run folder."""
     key = TEACHER_KEY[protocol]
-    train_or_reuse(run_config(_base(cache, runs, target, seed), PLAN_BY_KEY[key], runs, quick))
+    base = _base(cache, runs, target, seed, device)
+    train_or_reuse(run_config(base, PLAN_BY_KEY[key], runs, quick))
     return runs / key
 
 
@@ -68,9 +75,10 @@ def student_run(
     teacher: Path | None = None,
     method: str = "supervised",
     train: dict[str, Any] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train (or reuse) the demo's ENet student as ``runs/name``; returns its summary."""
-    base = _base(cache, runs, target, seed)
+    base = _base(cache, runs, target, seed, device)
     cfg = run_config(base, PLAN_BY_KEY["student_wo"], runs, quick)
     raw = cfg.model_dump()
     raw.update({"name": name, "protocol": protocol})

@@ -3,6 +3,7 @@
     python benchmarks/distill_study.py --out runs/study [--quick] [--targets S1,S4,S5]
         [--seeds 0,1,2] [--protocols cross-site,leave-one-site-out] [--variants none,ours,...]
     python benchmarks/distill_study.py --out runs/study --quick --report docs/figures
+    python benchmarks/distill_study.py --out runs/study --device cuda --jobs 8 --budget 300
 
 For every target, seed and protocol it trains the demo's teacher and the demo's ENet student
 once per variant (the same data, splits and schedule; ``--quick`` = the 64² demo), and
@@ -16,7 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
 import statistics
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import torch
 
 from crossdistill.data.sites import display_name, resolve_site
 from demo_runs import epoch_metrics, prepare_bench, student_run, teacher_run
@@ -50,6 +55,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     "ours+warmup": ("ours", _on(("aam", "kmm", "lm"), warmup_steps=60)),
     "kmm+lm+gt_gate": ("kmm+lm", {"lm": {"gt_gate": True}}),
     "kmm+lm+tdice0.7": ("kmm+lm", {"lm": {"min_teacher_dice": 0.7}}),
+    "recommended": ("recommended", {}),
 }
 GRADS_FOR = {"ours", "lm", "aam", "kmm"}  # variants whose term gradients are logged
 
@@ -70,40 +76,82 @@ def _row(summary: dict, run: Path, **key: Any) -> dict:
 
 
 def run_study(args: argparse.Namespace) -> None:
+    """Train every (target, seed) group; ``--jobs N`` runs N groups in parallel processes."""
     cache = prepare_bench(args.out, args.quick)
     log = args.out / "study.jsonl"
     done = {
         (r["target"], r["seed"], r["protocol"], r["variant"])
         for r in map(json.loads, log.read_text().splitlines() if log.is_file() else [])
     }
-    for target in [resolve_site(t) for t in args.targets.split(",")]:
-        for seed in map(int, args.seeds.split(",")):
-            runs = args.out / "runs" / f"{target}-seed{seed}"
-            for protocol in args.protocols.split(","):
-                teacher = teacher_run(cache, runs, target, seed, protocol, args.quick)
-                for variant in args.variants.split(","):
-                    key = (target, seed, protocol, variant)
-                    if key in done:
-                        continue
-                    preset, terms = VARIANTS[variant]
-                    name = "none" if variant == "none" else f"{protocol}-{variant}"
-                    summary = student_run(
-                        cache,
-                        runs,
-                        target,
-                        seed,
-                        args.quick,
-                        name,
-                        protocol,
-                        preset=preset,
-                        terms=terms,
-                        teacher=None if variant == "none" else teacher,
-                        train={"term_grad_every": 5} if variant in GRADS_FOR else None,
-                    )
-                    row = _row(summary, runs / name, **dict(zip(_KEYS, key, strict=True)))
-                    with open(log, "a") as handle:
-                        handle.write(json.dumps(row) + "\n")
-                    print(json.dumps({k: row[k] for k in (*_KEYS, "dice", "val_dice")}), flush=True)
+    groups = [
+        (args, cache, target, seed, protocol, done)
+        for seed in map(int, args.seeds.split(","))
+        for target in [resolve_site(t) for t in args.targets.split(",")]
+        for protocol in args.protocols.split(",")
+    ]
+    deadline = time.time() + args.budget if args.budget else math.inf
+    groups = [(*g, deadline) for g in groups]
+    if args.jobs > 1:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(args.jobs) as pool:
+            for rows in pool.imap_unordered(_run_group, groups):
+                _log_rows(log, rows)
+    else:
+        for group in groups:
+            _log_rows(log, _run_group(group))
+
+
+def _log_rows(log: Path, rows: list[dict]) -> None:
+    with open(log, "a") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+            print(json.dumps({k: row[k] for k in (*_KEYS, "dice", "val_dice")}), flush=True)
+
+
+def _run_group(group: tuple) -> list[dict]:
+    """Teacher and students of one (target, seed, protocol); none starts after the deadline.
+
+    The student without a teacher is the same run under every protocol: the group of the
+    first protocol trains it and logs its row once per protocol.
+    """
+    args, cache, target, seed, protocol, done, deadline = group
+    if args.jobs > 1:
+        torch.set_num_threads(max(1, args.threads))
+    runs = args.out / "runs" / f"{target}-seed{seed}"
+    protocols = args.protocols.split(",")
+    rows: list[dict] = []
+    if time.time() > deadline:
+        return rows
+    teacher = teacher_run(cache, runs, target, seed, protocol, args.quick, args.device)
+    for variant in args.variants.split(","):
+        key = (target, seed, protocol, variant)
+        if key in done or time.time() > deadline:
+            continue
+        if variant == "none" and protocol != protocols[0]:
+            continue
+        preset, terms = VARIANTS[variant]
+        name = "none" if variant == "none" else f"{protocol}-{variant}"
+        summary = student_run(
+            cache,
+            runs,
+            target,
+            seed,
+            args.quick,
+            name,
+            protocol,
+            preset=preset,
+            terms=terms,
+            teacher=None if variant == "none" else teacher,
+            train={"term_grad_every": 5} if variant in GRADS_FOR else None,
+            device=args.device,
+        )
+        row = _row(summary, runs / name, **dict(zip(_KEYS, key, strict=True)))
+        rows.append(row)
+        if variant == "none":
+            rows += [
+                {**row, "protocol": p} for p in protocols[1:] if (*key[:2], p, "none") not in done
+            ]
+    return rows
 
 
 _KEYS = ("target", "seed", "protocol", "variant")
@@ -233,6 +281,10 @@ def main() -> None:
     parser.add_argument("--protocols", default="cross-site,leave-one-site-out")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--report", type=Path, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--jobs", type=int, default=1, help="(target, seed) groups in parallel")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    parser.add_argument("--budget", type=float, default=0, help="start no run after N seconds")
     args = parser.parse_args()
     if args.report is not None:
         report(args)
