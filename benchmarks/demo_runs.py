@@ -3,7 +3,8 @@
 A *bench* is one (target, seed, scale) of the demo: ``prepare_bench`` makes (or reuses) the
 demo's synthetic sites and cache, ``teacher_run`` trains (or reuses) the demo's UNet++ teacher
 of a protocol, and ``student_run`` trains (or reuses) the demo's ENet student with any
-distillation preset, term overrides or training method.
+distillation preset, term overrides or training method. A run is reused when finished with
+the same configuration and resumed when interrupted (``crossdistill.reproduce.runs``).
 """
 
 from __future__ import annotations
@@ -12,37 +13,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crossdistill import api
 from crossdistill.config import RunConfig, load_config
-from crossdistill.data.prepare import prepare
-from crossdistill.data.synth import synthesize
-from crossdistill.demo import CACHE_SIZE, DATA_SEED, PLAN_BY_KEY, run_config
+from crossdistill.demo import CACHE_SIZE, PLAN_BY_KEY, run_config
+from crossdistill.reproduce.data import synthetic_cache
+from crossdistill.reproduce.runs import train_or_reuse
 
 TEACHER_KEY = {"cross-site": "teacher", "leave-one-site-out": "loso_teacher"}
 
 
 def prepare_bench(root: Path, quick: bool) -> Path:
     """The demo's synthetic sites under ``root/data`` and their cache; returns the cache."""
-    data = root / "data"
-    if not (data / "sites.json").is_file():
-        synthesize(data, seed=DATA_SEED, montage=False)
-    cache = root / f"cache-{CACHE_SIZE[quick]}"
-    prepare(data, cache, size=CACHE_SIZE[quick], seed=DATA_SEED, progress=False)
-    return cache
+    result = synthetic_cache(root, CACHE_SIZE[quick], lambda _: None, montage=False, progress=False)
+    return result.cache
 
 
 def _base(cache: Path, runs: Path, target: str, seed: int, device: str = "cpu") -> RunConfig:
     overrides = [f"data.cache={cache}", f"output={runs}", f"seed={seed}", f"target={target}"]
     return load_config("demo", [*overrides, f"device={device}"])
-
-
-def train_or_reuse(cfg: RunConfig) -> dict:
-    """The run's summary: reused when finished, resumed when interrupted, else trained."""
-    run = Path(cfg.output) / cfg.name
-    if (run / "summary.json").is_file():
-        return json.loads((run / "summary.json").read_text())
-    # an interrupted run continues from its last checkpoint
-    return api.train(cfg, resume=(run / "checkpoints").is_dir(), progress=False)
 
 
 def teacher_run(

@@ -41,7 +41,17 @@ def workspace(tmp_path_factory):
 def test_help_lists_the_commands():
     proc = crossdistill("--help")
     assert proc.returncode == 0
-    for command in ("synth", "prepare", "train", "distill", "evaluate", "models", "demo"):
+    for command in (
+        "synth",
+        "prepare",
+        "train",
+        "distill",
+        "evaluate",
+        "models",
+        "demo",
+        "reproduce",
+        "report",
+    ):
         assert command in proc.stdout
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import locale
 
 import nibabel as nib
 import numpy as np
@@ -65,6 +66,15 @@ def test_itk_formats_match_nifti_grid(tmp_path, suffix):
 
 
 def _write_dicom_series(folder, image: sitk.Image, series_uid: str) -> None:
+    # GDCM's DICOM writer sets the process locale to "C" (ASCII text I/O for later tests)
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_slices(folder, image, series_uid)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_dicom_slices(folder, image: sitk.Image, series_uid: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()

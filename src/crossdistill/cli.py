@@ -243,6 +243,76 @@ def demo(
     run_demo(out, target=target, quick=quick, seed=seed, echo=_echo)
 
 
+ModelsOption = Annotated[
+    list[str] | None, typer.Option(help="Networks; repeat or separate with commas.")
+]
+
+
+@app.command()
+def reproduce(
+    table: Annotated[int, typer.Option("--table", help="The paper's table: 1, 2, 3 or 4.")],
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="paper (GPU, real data) or demo (CPU, synthetic sites); default: "
+            "paper with --data, else demo."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="A prepared cache or a folder of sites.")
+    ] = None,
+    protocol: Annotated[str, typer.Option(help="cross-site or leave-one-site-out.")] = "cross-site",
+    method: Annotated[
+        str, typer.Option(help="paper (the paper's preset) or recommended (this project's).")
+    ] = "paper",
+    sites: SitesOption = None,
+    students: ModelsOption = None,
+    teachers: ModelsOption = None,
+    seeds: Annotated[int, typer.Option(help="Seeds 0 … N-1 per site.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Grid folder (runs, tables, figures).")] = None,
+    jobs: Annotated[int, typer.Option(help="Runs trained at once (processes).")] = 1,
+    launcher: Annotated[str, typer.Option(help="How runs are executed: local.")] = "local",
+    set_: SetOption = None,
+    max_runs: Annotated[
+        int | None, typer.Option(help="Start at most N runs now; the next call goes on.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each run's state; train nothing.")
+    ] = False,
+) -> None:
+    """The paper's tables as resumable grids of runs, reported beside the paper's numbers."""
+    from crossdistill.reproduce import reproduce as run_reproduce
+
+    run_reproduce(
+        table,
+        preset=preset,
+        data=data,
+        protocol=protocol,
+        method=method,
+        sites=_split_names(sites),
+        students=_split_names(students),
+        teachers=_split_names(teachers),
+        seeds=seeds,
+        out=out,
+        jobs=jobs,
+        launcher=launcher,
+        overrides=list(set_ or []),
+        max_runs=max_runs,
+        dry_run=dry_run,
+        echo=_echo,
+    )
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="A run folder or a `reproduce --out` folder.")],
+) -> None:
+    """Rebuild tables and figures from stored results (no training)."""
+    from crossdistill.reproduce import report as run_report
+
+    run_report(path, echo=_echo)
+
+
 def main() -> None:
     """Console entry point: run the app, turning user errors into one line and exit 2."""
     try:

@@ -26,20 +26,18 @@ reused when the demo is run again.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from crossdistill import api
 from crossdistill.config import RunConfig, load_config
-from crossdistill.data.prepare import prepare
 from crossdistill.data.sites import display_name, resolve_site
-from crossdistill.data.synth import synthesize
 from crossdistill.eval.figures import plot_dice_bars
+from crossdistill.reproduce import runs as grid_runs
+from crossdistill.reproduce.data import synthetic_cache
+from crossdistill.reproduce.presets import DEMO_SCALE, Scale
+from crossdistill.reproduce.runs import finished_summary, train_or_reuse
 
 
 @dataclass(frozen=True)
@@ -99,44 +97,31 @@ PLAN: tuple[DemoRun, ...] = (
 #: The distilled students, each judged against w/o.
 DISTILLED = tuple(run.key for run in PLAN if run.preset != "none")
 
-#: Per model: (width, epochs) in the full demo and in ``--quick``; an epoch is 25 steps of 8.
+#: Per model: width and epochs in the full demo (the ``demo`` preset of ``crossdistill
+#: reproduce``) and in ``--quick``; an epoch is 25 steps of 8 slices. The data and its case
+#: splits stay fixed (``crossdistill.reproduce.data.DATA_SEED``); ``seed`` varies training
+#: (initialisation, order, augmentation).
 SCALE = {
-    False: {"unetpp": (0.0625, 8), "enet": (0.5, 12)},
-    True: {"unetpp": (0.0625, 4), "enet": (0.5, 4)},
+    False: {"unetpp": DEMO_SCALE["unetpp"], "enet": DEMO_SCALE["enet"]},
+    True: {"unetpp": Scale(0.0625, 4), "enet": Scale(0.5, 4)},
 }
-#: The data and its case splits stay fixed; ``seed`` varies training (init, order, augmentation).
-DATA_SEED = 0
 #: In-plane size of the cached slices: the quick demo trains on 64² slices (4× cheaper).
 CACHE_SIZE = {False: 128, True: 64}
 
 
 def run_config(base: RunConfig, run: DemoRun, runs_dir: Path, quick: bool) -> RunConfig:
     """The configuration of one demo run: the demo preset with the run's overrides."""
-    width, epochs = SCALE[quick][run.model]
-    return base.model_validate(
-        {
-            **base.model_dump(),
-            "name": run.key,
-            "role": run.role,
-            "protocol": run.protocol,
-            "model": {**base.model.model_dump(), "name": run.model, "width": width},
-            "train": {**base.train.model_dump(), "epochs": epochs},
-            "distill": {
-                "preset": run.preset,
-                "teacher": str(runs_dir / run.teacher) if run.teacher else None,
-                "terms": {},
-            },
-        }
+    return grid_runs.run_config(
+        base,
+        name=run.key,
+        output=base.output,
+        role=run.role,
+        protocol=run.protocol,
+        model=run.model,
+        scale=SCALE[quick][run.model],
+        preset=run.preset,
+        teacher=runs_dir / run.teacher if run.teacher else None,
     )
-
-
-def _reusable(run_dir: Path, cfg: RunConfig) -> dict | None:
-    try:
-        stored = yaml.safe_load((run_dir / "config.yaml").read_text())
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return summary if stored == cfg.model_dump(mode="json") else None
 
 
 def run_demo(
@@ -149,11 +134,8 @@ def run_demo(
     """Run the demo; returns the content of ``results.json``."""
     start = time.perf_counter()
     out = Path(out)
-    data, cache_dir = out / "data", out / f"cache-{CACHE_SIZE[quick]}"
-    if not (data / "sites.json").is_file():
-        summary = synthesize(data, seed=DATA_SEED)
-        echo(f"synthetic sites: {summary['cases']} cases → {data} ({summary['seconds']:.1f} s)")
-    prepared = prepare(data, cache_dir, size=CACHE_SIZE[quick], seed=DATA_SEED)
+    prepared = synthetic_cache(out, CACHE_SIZE[quick], echo)
+    cache_dir = prepared.cache
     echo(
         f"cache: {prepared.cache} ({prepared.slices} slices, "
         f"{'reused' if prepared.reused else 'new'})"
@@ -167,14 +149,12 @@ def run_demo(
     summaries: dict[str, dict] = {}
     for run in PLAN:
         cfg = run_config(base, run, runs_dir, quick)
-        run_dir = runs_dir / run.key
-        summary = _reusable(run_dir, cfg)
+        summary = finished_summary(cfg)
         if summary is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
             echo(f"[{run.key}] {run.label}")
-            summary = api.train(cfg)
+            summary = train_or_reuse(cfg, progress=True)  # an interrupted run resumes
         else:
-            echo(f"[{run.key}] reused {run_dir}")
+            echo(f"[{run.key}] reused {runs_dir / run.key}")
         summaries[run.key] = summary
     results = demo_results(summaries, folder, seed, quick, time.perf_counter() - start)
     # OUT/results.json is the latest demo; each target and seed keeps its own copy too.

@@ -1,0 +1,57 @@
+"""The cache a grid trains on: a given cache, a release folder prepared once, or the
+synthetic sites (the demo's data: ``crossdistill synth`` with seed 0, then ``prepare``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from crossdistill.data.cache import INDEX_FILE
+from crossdistill.data.prepare import PrepareResult, prepare
+from crossdistill.data.synth import synthesize
+from crossdistill.errors import CrossDistillError, InputError
+
+#: The synthetic sites and their case splits stay fixed; the run's seed varies training only.
+DATA_SEED = 0
+
+
+def synthetic_cache(
+    root: Path,
+    size: int,
+    echo: Callable[[str], None] = print,
+    montage: bool = True,
+    progress: bool = True,
+) -> PrepareResult:
+    """The synthetic sites in ``root/data`` (written once) and their cache ``root/cache-SIZE``
+    (reused when unchanged)."""
+    data = Path(root) / "data"
+    if not (data / "sites.json").is_file():
+        summary = synthesize(data, seed=DATA_SEED, montage=montage)
+        echo(f"synthetic sites: {summary['cases']} cases → {data} ({summary['seconds']:.1f} s)")
+    return prepare(data, Path(root) / f"cache-{size}", size=size, seed=DATA_SEED, progress=progress)
+
+
+def grid_cache(
+    data: Path | None, out: Path, size: int, synthetic: bool, echo: Callable[[str], None] = print
+) -> Path:
+    """The cache of a grid written to ``out``.
+
+    ``data`` may be a prepared cache (used as it is), or a folder of sites in the release
+    layout (prepared into ``out/cache-SIZE``). Without ``data`` a ``synthetic`` preset makes
+    the synthetic sites in ``out``; any other preset needs the data.
+    """
+    if data is None:
+        if not synthetic:
+            raise CrossDistillError(
+                "--data: the paper preset needs the multi-site release (a folder of site "
+                "folders) or its cache; see README, 'Reproducing the paper'"
+            )
+        result = synthetic_cache(out, size, echo)
+    elif (Path(data) / INDEX_FILE).is_file():
+        return Path(data)
+    elif not Path(data).is_dir():
+        raise InputError(data, "neither a prepared cache nor a folder of sites")
+    else:
+        result = prepare(data, out / f"cache-{size}", size=size, seed=DATA_SEED)
+    echo(f"cache: {result.cache} ({result.slices} slices, {'reused' if result.reused else 'new'})")
+    return result.cache

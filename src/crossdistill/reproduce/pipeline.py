@@ -1,0 +1,131 @@
+"""``crossdistill reproduce``: one of the paper's tables, trained as a resumable grid and
+reported beside the paper's numbers.
+
+Table 1 is measured directly. Tables 2–4: the data (a cache, a release folder, or the
+synthetic sites of the demo preset) → the grid of runs (:mod:`.grid`) → each run's state
+(:mod:`.runner`: finished runs are reused, interrupted ones resume) → the launcher trains
+what is left, teachers before their students → the table and figures (:mod:`.report`).
+Everything goes into ``OUT``: ``OUT/runs/<site>/seed<N>/<run>`` and ``OUT/<table>.*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from crossdistill.config import load_config
+from crossdistill.data.cache import Cache
+from crossdistill.data.sites import PAPER_FOLDERS, resolve_sites
+from crossdistill.errors import CrossDistillError
+from crossdistill.models.registry import STUDENTS, canonical_name
+from crossdistill.reproduce.data import grid_cache
+from crossdistill.reproduce.grid import GridOptions, build_grid, check_options
+from crossdistill.reproduce.launchers import check_launcher, make_launcher
+from crossdistill.reproduce.presets import get_preset
+from crossdistill.reproduce.record import RUNS, add_invocation, check_preset
+from crossdistill.reproduce.report import write_table
+from crossdistill.reproduce.runner import describe, plan_runs, run_grid
+from crossdistill.reproduce.table1 import table1_rows, write_table1
+
+
+def _models(names: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(canonical_name(n) for n in names)) if names else default
+
+
+def _sites(names: Sequence[str] | None, cache: Path) -> tuple[str, ...]:
+    available = Cache(cache).sites
+    if len(available) < 2:
+        raise CrossDistillError(
+            f"--data: {cache} holds {len(available)} site; a grid needs two "
+            "or more (students train on the sites other than the target)"
+        )
+    if names:
+        return tuple(resolve_sites(names, available))
+    order = {folder: i for i, folder in enumerate(PAPER_FOLDERS)}
+    return tuple(sorted(available, key=lambda f: (order.get(f, len(order)), f)))
+
+
+def reproduce(
+    table: int,
+    preset: str | None = None,
+    data: str | Path | None = None,
+    protocol: str = "cross-site",
+    method: str = "paper",
+    sites: Sequence[str] | None = None,
+    students: Sequence[str] | None = None,
+    teachers: Sequence[str] | None = None,
+    seeds: int = 1,
+    out: str | Path | None = None,
+    jobs: int = 1,
+    launcher: str = "local",
+    overrides: Sequence[str] = (),
+    max_runs: int | None = None,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Reproduce Table ``table``; returns ``{"out", "files", "reused", "trained", "failed",
+    "not_run"}``.
+
+    ``preset`` defaults to ``paper`` when ``data`` is given, else ``demo``; ``seeds`` runs
+    seeds ``0 … seeds−1``; ``overrides`` (``key.sub=value``) apply to every run's
+    configuration; ``max_runs`` stops after starting that many runs (the rest are trained by
+    the next invocation); ``dry_run`` prints the plan and trains nothing.
+
+    Raises:
+        CrossDistillError: a bad option (named), or runs that failed (after the others
+            finished and the table of what finished was written).
+    """
+    grid_preset = get_preset(preset or ("paper" if data is not None else "demo"))
+    out = Path(out or f"runs/reproduce-{grid_preset.name}").absolute()
+    echo(f"Table {table}, {grid_preset.name} preset → {out}")
+    if table == 1:
+        files = write_table1(out, table1_rows(latency_size=grid_preset.cache_size))
+        return {"out": out, "files": files}
+    if seeds < 1 or (max_runs is not None and max_runs < 0):
+        raise CrossDistillError("--seeds must be ≥ 1 and --max-runs ≥ 0")
+    two = table == 2
+    options = GridOptions(
+        table,
+        (),
+        tuple(range(seeds)),
+        protocol,
+        method,
+        _models(students, STUDENTS if two else ("enet",)),
+        _models(teachers, ("deeplabv3plus", "unetpp") if two else ("deeplabv3plus",)),
+    )
+    check_options(options)
+    load_config(grid_preset.config, list(overrides))  # a bad --set fails before any work
+    check_launcher(launcher, jobs)
+    check_preset(out, grid_preset.name)
+    cache = grid_cache(
+        Path(data) if data is not None else None,
+        out,
+        grid_preset.cache_size,
+        grid_preset.synthetic,
+        echo,
+    )
+    options = GridOptions(**{**asdict(options), "sites": _sites(sites, cache)})
+    grid = build_grid(options)
+    base = load_config(grid_preset.config, [f"data.cache={cache}"])
+    planned = plan_runs(grid.runs, base, out / RUNS, grid_preset.scales, list(overrides))
+    if dry_run:
+        echo(describe(planned))
+        return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}
+    record = add_invocation(out, options, grid_preset.name)
+    with make_launcher(launcher, jobs) as runner:
+        outcome = run_grid(planned, runner, echo, max_runs)
+    files = write_table(out, record)
+    echo(
+        f"{len(outcome.reused)} runs reused, {len(outcome.trained)} trained, "
+        f"{len(outcome.failed)} failed, {len(outcome.not_run)} left to run"
+    )
+    for file in files:
+        echo(f"wrote {file}")
+    if outcome.failed:
+        failed = "; ".join(f"{run} ({why})" for run, why in outcome.failed.items())
+        raise CrossDistillError(
+            f"{len(outcome.failed)} run(s) failed: {failed}; see error.log in each run folder "
+            f"under {out / RUNS}"
+        )
+    return {"out": out, "files": files, **asdict(outcome)}

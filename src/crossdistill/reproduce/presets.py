@@ -1,0 +1,59 @@
+"""The two scales of a reproduction: ``paper`` (the paper's networks and schedule, GPU) and
+``demo`` (width-reduced networks, a few hundred steps, 128² synthetic slices, CPU).
+
+A preset names the packaged run configuration every run starts from (``configs/paper.yaml``,
+``configs/demo.yaml``), the in-plane size of the cache it prepares, and per network its
+width multiplier and number of epochs. The demo scale of UNet++ and ENet is the one
+``crossdistill demo`` uses; the other three networks get widths of about the same cost per
+step at 128² (0.03–0.3 GFLOPs a slice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from crossdistill.errors import CrossDistillError
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A network's size and training length in a preset."""
+
+    width: float
+    epochs: int
+
+
+@dataclass(frozen=True)
+class GridPreset:
+    """How big every run of a grid is."""
+
+    name: str
+    config: str  # the packaged run configuration
+    cache_size: int  # in-plane size of the cached slices
+    scales: MappingProxyType  # model name -> Scale
+    synthetic: bool  # without --data: the synthetic sites
+
+
+DEMO_SCALE = MappingProxyType(
+    {
+        "unetpp": Scale(0.0625, 8),
+        "deeplabv3plus": Scale(0.0625, 8),
+        "enet": Scale(0.5, 12),
+        "espnet": Scale(1.0, 12),
+        "erfnet": Scale(0.25, 12),
+    }
+)
+PAPER_SCALE = MappingProxyType({name: Scale(1.0, 100) for name in DEMO_SCALE})
+
+PRESETS = {
+    "paper": GridPreset("paper", "paper", 384, PAPER_SCALE, synthetic=False),
+    "demo": GridPreset("demo", "demo", 128, DEMO_SCALE, synthetic=True),
+}
+
+
+def get_preset(name: str) -> GridPreset:
+    """The preset called ``name``; raises naming the known ones."""
+    if name not in PRESETS:
+        raise CrossDistillError(f"--preset: unknown preset '{name}'; use {' or '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,160 @@
+"""``crossdistill report``: tables and figures rebuilt from stored results, no training.
+
+For a grid folder (``crossdistill reproduce --out OUT``): every ``OUT/<stem>.grid.json``
+becomes ``<stem>.md``, ``.csv``, ``.json`` and its figures (``<stem>_dice.png``; Table 3 also
+``<stem>_heatmap.png``; per student ``<stem>_overlay_<student>.png``), from the runs'
+``summary.json`` and checkpoints; ``table1.json`` is rendered again. For a single run folder:
+its ``curves.png`` and ``overlay.png`` are drawn again and its summary returned.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from crossdistill.data.cache import Cache
+from crossdistill.data.sites import display_name
+from crossdistill.engine.loading import load_model
+from crossdistill.errors import CrossDistillError, InputError
+from crossdistill.eval.figures import plot_curves, plot_overlay
+from crossdistill.reproduce.figures import plot_dice_bars, plot_heatmap, plot_overlays
+from crossdistill.reproduce.record import SUFFIX, read_record, record_cells
+from crossdistill.reproduce.runner import load_summaries
+from crossdistill.reproduce.table1 import write_table1
+from crossdistill.reproduce.tables import aggregate, render_csv, render_markdown
+
+_TITLES = {
+    2: "Table 2 — students without and with distillation, per target site",
+    3: "Table 3 — ablation of the distillation terms",
+    4: "Table 4 — comparison with other distillation and domain-generalisation methods",
+}
+
+
+def _header(record: dict, cells, summaries: dict) -> list[str]:
+    first = record["invocations"][0]
+    runs = {c.run.id for c in cells}
+    seeds: dict[str, set[int]] = {}
+    for c in cells:
+        seeds.setdefault(c.site, set()).add(c.seed)
+    counts = ", ".join(f"{display_name(site)}: {len(s)}" for site, s in seeds.items())
+    method = (
+        "the paper's (ours)"
+        if first.method == "paper"
+        else f"`{first.method}` (beside it, the paper's value for its own method)"
+    )
+    return [
+        f"# {_TITLES[record['table']]}",
+        "",
+        f"Preset `{record['preset']}`, protocol `{first.protocol}`, method {method}. "
+        "3-D Dice on the target site's test cases (largest connected component kept); "
+        "cell: ours, mean ± std over seeds (paper's value, ours − paper). The paper's numbers "
+        "are its Table "
+        f"{record['table']}; it does not say which protocol produced them.",
+        "",
+        f"Seeds per site: {counts}. Runs finished: {len(runs & set(summaries))} of {len(runs)}.",
+    ]
+
+
+def write_table(out: Path, record_path: Path, overlays: bool = True) -> list[Path]:
+    """Render one grid record of ``out`` from its runs' results; returns the files written."""
+    record = read_record(record_path)
+    stem = record_path.name[: -len(SUFFIX)]
+    runs_dir = out / record.get("runs", "runs")
+    cells = record_cells(record)
+    summaries = load_summaries(runs_dir, [c.run.id for c in cells])
+    entries = aggregate(record["table"], cells, summaries)
+    first = record["invocations"][0]
+    written = [out / f"{stem}.{ext}" for ext in ("md", "csv", "json")]
+    written[0].write_text(
+        render_markdown(record["table"], entries, _header(record, cells, summaries)),
+        encoding="utf-8",
+    )
+    written[1].write_text(render_csv(entries), encoding="utf-8")
+    written[2].write_text(
+        json.dumps(
+            {
+                "table": record["table"],
+                "preset": record["preset"],
+                "protocol": first.protocol,
+                "method": first.method,
+                "entries": [e.record() for e in entries],
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    if not summaries:
+        return written
+    title = f"{stem} ({record['preset']} preset, {first.protocol})"
+    written.append(plot_dice_bars(entries, out / f"{stem}_dice.png", title, record["table"]))
+    if record["table"] == 3:
+        written.append(plot_heatmap(entries, out / f"{stem}_heatmap.png", title))
+    if overlays:
+        for block in dict.fromkeys(c.block for c in cells if c.block != "teachers"):
+            path = plot_overlays(
+                [c for c in cells if c.block == block],
+                runs_dir,
+                out / f"{stem}_overlay_{block}.png",
+                f"{stem}, {block}",
+            )
+            if path is not None:
+                written.append(path)
+    return written
+
+
+def report_run(folder: Path) -> dict:
+    """Redraw a run folder's ``curves.png`` and ``overlay.png``; returns its summary."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise InputError(folder, f"cannot read the run's results ({err})") from None
+    plot_curves(folder / "metrics.jsonl", folder / "curves.png", title=summary.get("name", ""))
+    try:
+        cache = Cache(config["data"]["cache"])
+    except (KeyError, TypeError, CrossDistillError):
+        return summary  # the cache has moved: the overlay stays as it is
+    model, meta = load_model(folder)
+    plot_overlay(
+        model,
+        cache,
+        summary["eval_sites"],
+        config["eval"]["split"],
+        int(meta["model"]["in_channels"]),
+        folder / "overlay.png",
+    )
+    return summary
+
+
+def report(path: str | Path, echo: Callable[[str], None] = print) -> list[Path]:
+    """Rebuild what ``path`` (a grid folder or a run folder) reports; returns the files."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(path, "folder does not exist")
+    if (path / "summary.json").is_file():
+        summary = report_run(path)
+        dice = summary["dice"]
+        echo(
+            f"{summary['name']}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} "
+            f"on {', '.join(summary['eval_sites'])}"
+        )
+        return [path / "curves.png", path / "overlay.png"]
+    records = sorted(path.glob(f"*{SUFFIX}"))
+    written: list[Path] = []
+    if (path / "table1.json").is_file():
+        rows = json.loads((path / "table1.json").read_text(encoding="utf-8"))["rows"]
+        written += write_table1(path, rows)
+    for record in records:
+        written += write_table(path, record)
+    if not written:
+        raise InputError(
+            path,
+            "neither a run folder (summary.json) nor a reproduce folder "
+            f"(table1.json or *{SUFFIX})",
+        )
+    for file in written:
+        echo(f"wrote {file}")
+    return written

@@ -1,0 +1,138 @@
+"""Running a grid: plan what each run needs (nothing, a resume, a fresh start), then hand
+the runs to a launcher in dependency order.
+
+A run is submitted only once every run it depends on has finished, so with ``--jobs N`` the
+teachers and the students without teacher train side by side and each distilled student
+starts as soon as its teacher is done. A finished run is never trained again; a run whose
+teacher is trained again in this grid is itself trained again (its teacher changed). A failed
+run does not stop the grid: the runs that depend on it are left out, and all are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossdistill.config import RunConfig
+from crossdistill.reproduce.grid import RunSpec
+from crossdistill.reproduce.launchers import Job, Launcher
+from crossdistill.reproduce.presets import Scale
+from crossdistill.reproduce.runs import DONE, RESTART, RESUME, run_state, spec_config
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run with its configuration and what it needs: ``done``, ``resume``, ``restart``,
+    ``new`` (and why)."""
+
+    spec: RunSpec
+    config: RunConfig
+    state: str
+    why: str = ""
+
+
+@dataclass
+class GridOutcome:
+    """What running a grid did."""
+
+    reused: list[str] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_run: list[str] = field(default_factory=list)  # after a failed teacher, or max_runs
+
+
+def plan_runs(
+    runs: tuple[RunSpec, ...],
+    base: RunConfig,
+    runs_dir: Path,
+    scales: dict[str, Scale],
+    overrides: list[str] | tuple[str, ...] = (),
+) -> list[PlannedRun]:
+    """Each run's configuration and state, in the order of ``runs`` (teachers first)."""
+    planned: list[PlannedRun] = []
+    states: dict[str, str] = {}
+    for spec in runs:
+        cfg = spec_config(spec, base, runs_dir, scales, overrides)
+        state, why = run_state(cfg)
+        if state in (DONE, RESUME) and any(states[d] != DONE for d in spec.depends):
+            state, why = RESTART, "its teacher is trained again"
+        states[spec.id] = state
+        planned.append(PlannedRun(spec, cfg, state, why))
+    return planned
+
+
+def describe(planned: list[PlannedRun]) -> str:
+    """One line per run: state, id, dependencies (``--dry-run``)."""
+    lines = []
+    for p in planned:
+        after = f"  after {', '.join(p.spec.depends)}" if p.spec.depends else ""
+        why = f" ({p.why})" if p.why else ""
+        lines.append(f"{p.state:<8} {p.spec.id}{why}{after}")
+    return "\n".join(lines)
+
+
+def run_grid(
+    planned: list[PlannedRun],
+    launcher: Launcher,
+    echo: Callable[[str], None] = print,
+    max_runs: int | None = None,
+) -> GridOutcome:
+    """Execute the planned runs that are not done; at most ``max_runs`` are started."""
+    outcome = GridOutcome(reused=[p.spec.id for p in planned if p.state == DONE])
+    finished = set(outcome.reused)
+    waiting = [
+        Job(p.spec.id, p.config.model_dump(mode="json"), p.state == RESUME, p.spec.depends)
+        for p in planned
+        if p.state != DONE
+    ]
+    why = {p.spec.id: p.why for p in planned}
+    total, started = len(waiting), 0
+    running: dict[Any, Job] = {}
+    while True:
+        for job in list(waiting):
+            if any(d in outcome.failed or d in outcome.not_run for d in job.depends):
+                waiting.remove(job)
+                outcome.not_run.append(job.id)
+                continue
+            if len(running) >= launcher.slots or (max_runs is not None and started >= max_runs):
+                break
+            if all(d in finished for d in job.depends):
+                waiting.remove(job)
+                started += 1
+                verb = "resume" if job.resume else "train"
+                note = f" ({why[job.id]})" if why[job.id] else ""
+                echo(f"[{started}/{total}] {verb} {job.id}{note}")
+                running[launcher.submit(job)] = job
+        if not running:
+            break
+        for handle, result in launcher.wait(list(running)):
+            job = running.pop(handle)
+            if result.error is not None:
+                outcome.failed[job.id] = result.error
+                echo(f"failed {job.id}: {result.error}")
+                continue
+            finished.add(job.id)
+            outcome.trained.append(job.id)
+            dice = result.summary["dice"]
+            echo(
+                f"done   {job.id}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} "
+                f"({result.seconds:.0f} s)"
+            )
+    outcome.not_run += [job.id for job in waiting]
+    return outcome
+
+
+def load_summaries(runs_dir: Path, ids: list[str] | tuple[str, ...]) -> dict[str, dict]:
+    """``summary.json`` of every run of ``ids`` that has one."""
+    summaries = {}
+    for run_id in ids:
+        path = runs_dir / run_id / "summary.json"
+        if path.is_file():
+            try:
+                summaries[run_id] = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+    return summaries

@@ -1,0 +1,146 @@
+"""One run of a grid: its configuration, whether it is finished, and training it once.
+
+A run folder is *finished* when it holds ``summary.json`` and its ``config.yaml`` is the
+configuration asked for (compared after validation, so a key added to the schema later with
+its default does not count as a change). A folder with the same configuration and a
+``checkpoints/last.safetensors`` but no summary was interrupted: it *resumes* from that
+checkpoint (to the same weights on the CPU as an uninterrupted run). Anything else in the
+folder is removed and the run starts again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from crossdistill import api
+from crossdistill.config import RunConfig, apply_overrides
+from crossdistill.engine.fit import LAST
+from crossdistill.reproduce.grid import RunSpec
+from crossdistill.reproduce.presets import Scale
+
+DONE, RESUME, RESTART, NEW = "done", "resume", "restart", "new"
+
+
+def run_config(
+    base: RunConfig,
+    *,
+    name: str,
+    output: Path,
+    role: str,
+    protocol: str,
+    model: str,
+    scale: Scale,
+    preset: str = "none",
+    teacher: Path | None = None,
+    method: str = "supervised",
+    overrides: list[str] | tuple[str, ...] = (),
+    **fields: Any,
+) -> RunConfig:
+    """``base`` with one run's fields; ``fields`` (``target``, ``seed``) set top-level keys and
+    ``overrides`` (``key.sub=value``) are applied last."""
+    raw = base.model_dump()
+    raw.update(fields)
+    raw.update({"name": name, "output": output, "role": role, "protocol": protocol})
+    raw["model"] = {**raw["model"], "name": model, "width": scale.width}
+    raw["train"] = {**raw["train"], "epochs": scale.epochs, "method": method}
+    raw["distill"] = {
+        "preset": preset,
+        "teacher": str(teacher) if teacher is not None else None,
+        "terms": {},
+    }
+    if overrides:
+        raw = apply_overrides(
+            json.loads(RunConfig.model_validate(raw).model_dump_json()), list(overrides)
+        )
+    return RunConfig.model_validate(raw)
+
+
+def spec_config(
+    spec: RunSpec,
+    base: RunConfig,
+    runs_dir: Path,
+    scales: dict[str, Scale],
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """The configuration of a grid run: folder ``runs_dir/<spec.id>``, its teacher's folder
+    ``runs_dir/<teacher id>``. A student without a teacher trains on the sites other than its
+    target under either protocol; its configuration says ``cross-site``."""
+    folder = runs_dir / spec.id
+    return run_config(
+        base,
+        name=folder.name,
+        output=folder.parent,
+        role=spec.role,
+        protocol=spec.protocol or "cross-site",
+        model=spec.model,
+        scale=scales[spec.model],
+        preset=spec.preset,
+        teacher=runs_dir / spec.teacher.id if spec.teacher is not None else None,
+        method=spec.method,
+        overrides=overrides,
+        target=spec.site,
+        seed=spec.seed,
+    )
+
+
+def run_dir(cfg: RunConfig) -> Path:
+    """Where ``api.train`` writes the run."""
+    return Path(cfg.output) / cfg.name
+
+
+def same_config(folder: Path, cfg: RunConfig) -> bool:
+    """Whether ``folder/config.yaml`` holds ``cfg``."""
+    try:
+        stored = RunConfig.model_validate(
+            yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        )
+    except (OSError, yaml.YAMLError, ValidationError, TypeError):
+        return False
+    return stored.model_dump(mode="json") == cfg.model_dump(mode="json")
+
+
+def run_state(cfg: RunConfig) -> tuple[str, str]:
+    """``(state, why)``: ``done``, ``resume``, ``restart`` (a folder to clear) or ``new``."""
+    folder = run_dir(cfg)
+    if not folder.exists():
+        return NEW, ""
+    if not same_config(folder, cfg):
+        return RESTART, "its configuration changed"
+    if (folder / "summary.json").is_file():
+        return DONE, ""
+    if (folder / LAST).is_file():
+        return RESUME, "interrupted"
+    return RESTART, "interrupted before its first checkpoint"
+
+
+def finished_summary(cfg: RunConfig) -> dict | None:
+    """The run's summary if it is finished with this configuration, else ``None``."""
+    if run_state(cfg)[0] != DONE:
+        return None
+    try:
+        return json.loads((run_dir(cfg) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def train_run(cfg: RunConfig, resume: bool, progress: bool = False) -> dict:
+    """Train the run (clearing its folder first unless ``resume``); returns its summary."""
+    if not resume:
+        shutil.rmtree(run_dir(cfg), ignore_errors=True)
+    return api.train(cfg, resume=resume, progress=progress)
+
+
+def train_or_reuse(cfg: RunConfig, progress: bool = False) -> dict:
+    """The run's summary: reused when finished, resumed when interrupted, else trained."""
+    state, _ = run_state(cfg)
+    if state == DONE:
+        summary = finished_summary(cfg)
+        if summary is not None:
+            return summary
+    return train_run(cfg, resume=state == RESUME, progress=progress)
