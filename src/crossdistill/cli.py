@@ -190,6 +190,56 @@ def evaluate(
 
 
 @app.command()
+def predict(
+    input_: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="NIfTI, MHD or NRRD file, DICOM series folder, or a folder of them.",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUTPUT", help="Mask file (.nii.gz), or a folder for a folder of inputs."
+        ),
+    ],
+    checkpoint: Annotated[
+        Path, typer.Option("--checkpoint", help="Run folder, checkpoint, or exported .onnx file.")
+    ],
+    engine: Annotated[
+        str | None,
+        typer.Option(help="torch or onnxruntime (default: onnxruntime for .onnx, else torch)."),
+    ] = None,
+    probabilities: Annotated[
+        bool,
+        typer.Option(
+            "--probabilities", help="Also write <name>_prob.nii.gz (foreground, float32)."
+        ),
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Slices per network call.")] = 16,
+) -> None:
+    """Segment a scan (or a folder of scans) into NIfTI masks on the input's exact grid."""
+    from crossdistill.deploy.predict import predict as run_predict
+
+    report = run_predict(checkpoint, input_, output, engine, probabilities, batch_size)
+    for case in report.written:
+        _echo(f"{case.mask}: {case.foreground_ml:.1f} ml segmented ({case.input.name})")
+    for path, reason in report.failed:
+        typer.echo(f"crossdistill: error: {path}: {reason}", err=True)
+    if report.ignored:
+        names = ", ".join(p.name for p in report.ignored[:3])
+        more = f" and {len(report.ignored) - 3} more" if len(report.ignored) > 3 else ""
+        typer.echo(
+            f"ignored {len(report.ignored)} files that are not volumes: {names}{more}", err=True
+        )
+    if report.failed or len(report.written) > 1:
+        _echo(f"{len(report.written)} written, {len(report.failed)} failed ({report.engine})")
+    if report.failed:
+        sys.exit(2)
+
+
+@app.command()
 def models(
     size: Annotated[int, typer.Option(help="Input side (pixels) for FLOPs and latency.")] = 384,
     latency: Annotated[bool, typer.Option("--latency", help="Add median CPU latency.")] = False,
@@ -226,6 +276,73 @@ def models(
             cells.append(f"{r['latency_ms']:.1f}")
         table.add_row(*cells)
     Console().print(table)
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Run folder or checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write (.onnx or .pt).")],
+    format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (default 17).")] = None,
+) -> None:
+    """Export a trained network to ONNX or TorchScript, with its preprocessing metadata."""
+    from crossdistill.deploy.export import export_model
+
+    path = export_model(checkpoint, out, format_.lower(), opset)
+    _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+@app.command()
+def benchmark(
+    size: Annotated[int, typer.Option(help="Input side (pixels), a multiple of 32.")] = 384,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    networks: Annotated[
+        list[str] | None, typer.Option("--networks", help="Networks (default all five).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Timed rounds (median taken).")] = 3,
+    batch: Annotated[int, typer.Option(help="Batch of the throughput figures.")] = 16,
+    train_batch: Annotated[int, typer.Option(help="Batch of the training steps.")] = 16,
+    teacher: Annotated[str, typer.Option(help="Teacher of the distillation step.")] = (
+        "deeplabv3plus"
+    ),
+    student: Annotated[str, typer.Option(help="Student of the training steps.")] = "enet",
+    width: Annotated[float, typer.Option(help="Channel multiplier (1 = the paper's).")] = 1.0,
+    training: Annotated[
+        bool, typer.Option(help="Also time a distillation step against a student step.")
+    ] = True,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads of PyTorch and ONNX Runtime (default torch's).")
+    ] = None,
+) -> None:
+    """Params, FLOPs, size, CPU latency/throughput (PyTorch, ONNX Runtime) and KD step cost."""
+    import json
+
+    from rich.console import Console
+
+    from crossdistill.deploy.benchmark import BenchmarkOptions, run_benchmark
+    from crossdistill.deploy.benchmark_table import rich_table, summary_lines
+
+    options = BenchmarkOptions(
+        size=size,
+        networks=_split_names(networks),
+        repeats=repeats,
+        batch=batch,
+        train_batch=train_batch,
+        teacher=teacher,
+        student=student,
+        width=width,
+        training=training,
+    )
+    if threads is not None:
+        options.threads = threads
+    result = run_benchmark(options)
+    if json_:
+        _echo(json.dumps(result))
+        return
+    console = Console()
+    Console(width=max(console.width, 132)).print(rich_table(result))  # no folding when piped
+    for line in summary_lines(result):
+        _echo(line)
 
 
 @app.command()

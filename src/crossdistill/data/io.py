@@ -19,7 +19,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from nibabel.openers import ImageOpener
-from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+from nibabel.orientations import (
+    apply_orientation,
+    axcodes2ornt,
+    inv_ornt_aff,
+    io_orientation,
+    ornt_transform,
+)
 
 from crossdistill.errors import InputError
 
@@ -51,6 +57,17 @@ class Volume:
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size in mm along the three array axes."""
         return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    def to_source_order(self, array: np.ndarray) -> np.ndarray:
+        """An array on this volume's canonical grid, put back into the file's voxel order.
+
+        The inverse of the reorientation done on reading: the result has ``source_shape``
+        and lies on ``source_affine`` voxel for voxel.
+        """
+        if tuple(array.shape[:3]) != tuple(self.array.shape):
+            raise ValueError(f"array of shape {array.shape} is not on the grid {self.array.shape}")
+        back = ornt_transform(axcodes2ornt("RAS"), io_orientation(self.source_affine))
+        return np.ascontiguousarray(apply_orientation(array, back))
 
 
 def volume_suffix(path: Path) -> str | None:
@@ -155,10 +172,11 @@ def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
-        reader.ReadImageInformation()
-        size = tuple(int(s) for s in reader.GetSize())
-        _check_shape(path, size)
-        image = reader.Execute()
+        with _quiet_itk():
+            reader.ReadImageInformation()
+            size = tuple(int(s) for s in reader.GetSize())
+            _check_shape(path, size)
+            image = reader.Execute()
     except InputError:
         raise
     except PermissionError:
@@ -168,11 +186,25 @@ def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return _from_sitk(image, path)
 
 
+@contextmanager
+def _quiet_itk() -> Iterator[None]:
+    """Silence ITK's own warnings on stderr (e.g. "No Series were found"); we report them."""
+    import SimpleITK as sitk
+
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+
+
 def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     import SimpleITK as sitk
 
     try:
-        series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+        with _quiet_itk():
+            series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     except Exception as err:
         raise InputError(folder, f"cannot list DICOM series ({_short(err)})") from None
     if not series:
@@ -185,7 +217,8 @@ def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(files)
-        image = reader.Execute()
+        with _quiet_itk():
+            image = reader.Execute()
     except Exception as err:
         raise InputError(folder, f"cannot read DICOM series ({_short(err)})") from None
     return _from_sitk(image, folder)

@@ -1,0 +1,270 @@
+"""What a student saves against a teacher, in numbers: size, FLOPs, CPU speed, training cost.
+
+For each network: parameters, FLOPs (:func:`crossdistill.models.count_flops`, the paper's
+convention), size on disk (safetensors bytes of the state dict; for the students also the
+ONNX file), CPU latency at batch 1 and throughput at batch ``batch`` in PyTorch eager
+(``inference_mode``) and, for the students, ONNX Runtime (:func:`~crossdistill.deploy.runtime.
+session_options`: every graph optimisation, as many intra-op threads as torch uses). And the
+training side: one distillation step (frozen teacher forward + student forward/backward +
+Adam step + the KD terms of a preset, through the project's distiller) against one plain
+student step on the same batch.
+
+Every timed case is warmed up, then the cases are timed **round-robin** — one run of each
+case per round, ``repeats`` rounds — and each figure is the median over rounds. Load from
+other processes thus hits all cases alike, and ratios between figures hold on a noisy
+machine even when the absolute times move.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save as safetensors_bytes
+
+from crossdistill.deploy.export import LogitsOnly, write_onnx
+from crossdistill.deploy.metadata import INPUT_NAME, DeploymentMetadata
+from crossdistill.deploy.runtime import onnx_session
+from crossdistill.dg import create_objective
+from crossdistill.distill import preset_terms
+from crossdistill.errors import CrossDistillError
+from crossdistill.models import count_flops, count_parameters, create_model
+from crossdistill.models.registry import STUDENTS, canonical_name, list_models
+
+SIDE_MULTIPLE = 32
+
+
+@dataclass
+class BenchmarkOptions:
+    """What to measure; the defaults are the paper's geometry (384², batch 16, ``ours``)."""
+
+    size: int = 384
+    networks: list[str] | None = None  # default: all five
+    repeats: int = 3
+    warmup: int = 1
+    batch: int = 16  # throughput batch
+    train_batch: int = 16
+    teacher: str = "deeplabv3plus"
+    student: str = "enet"
+    preset: str = "ours"
+    width: float = 1.0  # < 1 only for quick checks
+    training: bool = True
+    threads: int = field(default_factory=torch.get_num_threads)
+
+    def check(self) -> None:
+        if self.size < SIDE_MULTIPLE or self.size % SIDE_MULTIPLE:
+            raise CrossDistillError(f"--size must be a positive multiple of 32, got {self.size}")
+        for name, value in (("repeats", self.repeats), ("batch", self.batch)):
+            if value < 1:
+                raise CrossDistillError(f"--{name} must be at least 1, got {value}")
+        if self.train_batch < 2:
+            raise CrossDistillError("--train-batch must be at least 2 (batch norm in training)")
+        if self.threads < 1:
+            raise CrossDistillError(f"--threads must be at least 1, got {self.threads}")
+        if self.warmup < 0:
+            raise CrossDistillError(f"--warmup must be ≥ 0, got {self.warmup}")
+
+
+Case = Callable[[], object]
+
+
+def _time_round_robin(cases: dict[str, Case], warmup: int, repeats: int, advance) -> dict:
+    """Median milliseconds of each case, timed one run per case per round."""
+    for case in cases.values():
+        for _ in range(warmup):
+            case()
+        advance(status="warm-up")
+    times: dict[str, list[float]] = {key: [] for key in cases}
+    for round_ in range(repeats):
+        for key, case in cases.items():
+            start = time.perf_counter()
+            case()
+            times[key].append((time.perf_counter() - start) * 1e3)
+        advance(status=f"round {round_ + 1}/{repeats}")
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def _inference_cases(name: str, model: torch.nn.Module, opts: BenchmarkOptions, tmp: Path):
+    """Static figures of ``name`` and its timed inference cases (torch, and ORT for students)."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = {
+        b: torch.randn(b, 1, opts.size, opts.size, generator=generator) for b in (1, opts.batch)
+    }
+    with torch.device("meta"):
+        meta_model = create_model(name, width=opts.width)
+    row: dict[str, Any] = {
+        "role": "student" if name in STUDENTS else "teacher",
+        "params": count_parameters(model),
+        "gflops": count_flops(meta_model, opts.size, 1) / 1e9,
+        "safetensors_bytes": len(safetensors_bytes(model.state_dict())),
+    }
+    module = LogitsOnly(model).eval()
+
+    def torch_case(x: torch.Tensor) -> Case:
+        def run() -> object:
+            with torch.inference_mode():
+                return module(x)
+
+        return run
+
+    cases = {(name, "torch", b): torch_case(x) for b, x in inputs.items()}
+    if name in STUDENTS:
+        spec = {"name": name, "width": opts.width, "in_channels": 1, "num_classes": 2}
+        meta = DeploymentMetadata(model=spec, size=opts.size, channels=1)
+        file = write_onnx(module, meta, tmp / f"{name}.onnx")
+        row["onnx_bytes"] = file.stat().st_size
+        session = onnx_session(file, opts.threads)
+        for b, x in inputs.items():
+            feed = {INPUT_NAME: x.numpy()}
+            cases[(name, "onnxruntime", b)] = lambda feed=feed: session.run(None, feed)
+    return row, cases
+
+
+def _training_cases(opts: BenchmarkOptions) -> tuple[dict[str, Any], dict[str, Case]]:
+    """One plain student step and one distillation step on the same batch (both Adam)."""
+    teacher = create_model(opts.teacher, width=opts.width)
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randn(opts.train_batch, 1, opts.size, opts.size, generator=generator)
+    yy, xx = torch.meshgrid(torch.arange(opts.size), torch.arange(opts.size), indexing="ij")
+    disc = ((yy - opts.size / 2) ** 2 + (xx - opts.size / 2) ** 2) < (opts.size / 5) ** 2
+    masks = disc.long().expand(opts.train_batch, -1, -1).contiguous()
+
+    def step_case(terms: dict, with_teacher: bool) -> Case:
+        torch.manual_seed(0)
+        student = create_model(opts.student, width=opts.width)
+        objective = create_objective(
+            "supervised",
+            student,
+            [],
+            1,
+            teacher=teacher if with_teacher else None,
+            terms=terms,
+        ).train()
+        optimizer = torch.optim.Adam(list(objective.trainable_parameters()), lr=1e-4)
+
+        def step() -> object:
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective(images, masks).total
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return step
+
+    terms = preset_terms(opts.preset)
+    info = {
+        "teacher": opts.teacher,
+        "student": opts.student,
+        "preset": opts.preset,
+        "terms": sorted(terms),
+        "batch": opts.train_batch,
+        "optimizer": "adam",
+    }
+    cases = {"student_step": step_case({}, False), "distill_step": step_case(terms, True)}
+    return info, cases
+
+
+def run_benchmark(opts: BenchmarkOptions | None = None, progress: bool = True) -> dict[str, Any]:
+    """Measure every figure of the module doc; returns a JSON-ready dict.
+
+    Keys: ``networks`` (name → ``params``, ``gflops``, ``safetensors_bytes``,
+    ``latency_ms_torch``, ``throughput_torch`` in images/s at ``batch``, and for the students
+    ``onnx_bytes``, ``latency_ms_onnxruntime``, ``throughput_onnxruntime``), ``training``
+    (``student_step_ms``, ``distill_step_ms``, teacher, student, terms, batch),
+    ``distill_step_over_student_step``, ``goals`` (:func:`goal_ratios`), the options, the
+    machine and the load average before and after.
+    """
+    from crossdistill.progress import progress_bar
+
+    opts = opts or BenchmarkOptions()
+    opts.check()
+    names = [canonical_name(n) for n in (opts.networks or list_models())]
+    opts = replace(opts, teacher=canonical_name(opts.teacher), student=canonical_name(opts.student))
+    load_before = _load_average()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(opts.threads)
+    rows: dict[str, dict[str, Any]] = {}
+    cases: dict[Any, Case] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="crossdistill-bench-") as tmp:
+            torch.manual_seed(0)
+            for name in names:
+                rows[name], network_cases = _inference_cases(
+                    name, create_model(name, width=opts.width).eval(), opts, Path(tmp)
+                )
+                cases.update(network_cases)
+            training: dict[str, Any] = {}
+            if opts.training:
+                training, train_cases = _training_cases(opts)
+                cases.update(train_cases)
+            with progress_bar(len(cases) + opts.repeats, "benchmark", enabled=progress) as advance:
+                timings = _time_round_robin(cases, opts.warmup, opts.repeats, advance)
+    finally:
+        torch.set_num_threads(previous_threads)
+    for (name, engine, batch), ms in ((k, v) for k, v in timings.items() if isinstance(k, tuple)):
+        if batch == 1:
+            rows[name][f"latency_ms_{engine}"] = ms
+        if batch == opts.batch:
+            rows[name][f"throughput_{engine}"] = opts.batch / (ms / 1e3)
+    result: dict[str, Any] = {
+        "size": opts.size,
+        "batch": opts.batch,
+        "width": opts.width,
+        "repeats": opts.repeats,
+        "warmup": opts.warmup,
+        "threads": opts.threads,
+        "machine": _machine(),
+        "load_average": {"before": load_before, "after": _load_average()},
+        "networks": rows,
+    }
+    if opts.training:
+        training["student_step_ms"] = timings["student_step"]
+        training["distill_step_ms"] = timings["distill_step"]
+        result["training"] = training
+        result["distill_step_over_student_step"] = timings["distill_step"] / timings["student_step"]
+    result["goals"] = goal_ratios(rows)
+    return result
+
+
+def goal_ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The issue's two speed goals as measured: ENet in ONNX Runtime against DeepLabV3+ and
+    against ENet, both in PyTorch eager, at batch 1 (goals ≥ 20 and ≥ 1.3)."""
+    enet_ort = rows.get("enet", {}).get("latency_ms_onnxruntime")
+    goals: dict[str, float] = {}
+    if enet_ort:
+        if "deeplabv3plus" in rows:
+            goals["deeplabv3plus_torch_over_enet_onnxruntime"] = (
+                rows["deeplabv3plus"]["latency_ms_torch"] / enet_ort
+            )
+        goals["enet_torch_over_enet_onnxruntime"] = rows["enet"]["latency_ms_torch"] / enet_ort
+    return goals
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (other jobs on the machine), where the OS reports one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _machine() -> dict[str, Any]:
+    import onnxruntime
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+    }

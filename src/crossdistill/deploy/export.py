@@ -1,0 +1,148 @@
+"""Export a trained network to ONNX or TorchScript, carrying its deployment metadata.
+
+The exported graph maps ``image`` ``(N, C, size, size)`` float32 (dynamic ``N``) to ``logits``
+``(N, num_classes, size, size)``; the networks' :class:`~crossdistill.models.output.SegOutput`
+is reduced to its logits by :class:`LogitsOnly`. The network is exported in eval mode, so
+batch norm uses its running statistics and is folded into the preceding convolution, and
+constant sub-graphs are folded; ONNX graphs then get the exact rewrites of
+:mod:`crossdistill.deploy.onnx_rewrite` (PReLU, max-pool indices), which ONNX Runtime runs
+faster. The metadata contract is :mod:`crossdistill.deploy.metadata`.
+
+ONNX uses the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``): it
+needs no extra package and exports all five networks; torch warns that it is deprecated,
+which is silenced here.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from crossdistill.deploy.metadata import (
+    INPUT_NAME,
+    METADATA_KEY,
+    OUTPUT_NAME,
+    TORCHSCRIPT_FILE,
+    DeploymentMetadata,
+)
+from crossdistill.deploy.onnx_rewrite import optimise_for_onnxruntime
+from crossdistill.engine.loading import checkpoint_path, load_model
+from crossdistill.errors import CrossDistillError, InputError
+
+FORMATS = ("onnx", "torchscript")
+DEFAULT_OPSET = 17
+
+
+class LogitsOnly(nn.Module):
+    """A network whose forward returns only ``SegOutput.logits`` (what a deployed graph needs)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.network(image).logits
+
+
+def load_for_export(checkpoint: str | Path) -> tuple[nn.Module, DeploymentMetadata]:
+    """The eval-mode network of a run folder or checkpoint, wrapped in :class:`LogitsOnly`,
+    and its deployment metadata (model spec and the training data's size and channels)."""
+    model, meta = load_model(checkpoint)
+    try:
+        deploy_meta = DeploymentMetadata.from_checkpoint_meta(meta)
+    except (CrossDistillError, KeyError, TypeError, ValueError) as err:
+        raise InputError(checkpoint_path(checkpoint), f"cannot export: {err}") from None
+    return LogitsOnly(model).eval(), deploy_meta
+
+
+def example_input(meta: DeploymentMetadata, batch: int = 2) -> torch.Tensor:
+    """A random input of the graph's shape (batch 2, so no size-1 dimension is specialised)."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(batch, meta.channels, meta.size, meta.size, generator=generator)
+
+
+def _atomic_target(out: str | Path, suffix: str) -> tuple[Path, Path]:
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(out, f"is a folder; give the {suffix} file to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, out.with_name(f".{out.name}.tmp-{os.getpid()}")
+
+
+def write_onnx(
+    module: nn.Module, meta: DeploymentMetadata, out: str | Path, opset: int | None = None
+) -> Path:
+    """Export ``module`` (image → logits) to ONNX at ``out`` with ``meta`` in metadata_props."""
+    import onnx
+
+    out, tmp = _atomic_target(out, ".onnx")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # legacy-exporter deprecation, Slice folding notes
+            torch.onnx.export(
+                module.eval(),
+                (example_input(meta),),
+                str(tmp),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset or DEFAULT_OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        graph = onnx.load(str(tmp))
+        optimise_for_onnxruntime(graph)
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, meta.to_json()
+        graph.producer_name = "crossdistill"
+        onnx.checker.check_model(graph, full_check=True)
+        onnx.save(graph, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def write_torchscript(module: nn.Module, meta: DeploymentMetadata, out: str | Path) -> Path:
+    """Trace ``module`` (image → logits) to a TorchScript archive at ``out`` with ``meta`` as
+    the extra file ``crossdistill.json``."""
+    out, tmp = _atomic_target(out, ".pt")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch.jit deprecation notes
+            traced = torch.jit.trace(module.eval(), example_input(meta), check_trace=False)
+            traced = torch.jit.freeze(traced)
+            torch.jit.save(traced, str(tmp), _extra_files={TORCHSCRIPT_FILE: meta.to_json()})
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int | None = None) -> Path:
+    """Export a run folder or checkpoint to an ONNX file; returns its path."""
+    module, meta = load_for_export(checkpoint)
+    return write_onnx(module, meta, out, opset)
+
+
+def export_torchscript(checkpoint: str | Path, out: str | Path) -> Path:
+    """Export a run folder or checkpoint to a TorchScript archive; returns its path."""
+    module, meta = load_for_export(checkpoint)
+    return write_torchscript(module, meta, out)
+
+
+def export_model(
+    checkpoint: str | Path, out: str | Path, fmt: str = "onnx", opset: int | None = None
+) -> Path:
+    """``export_onnx`` or ``export_torchscript`` by ``fmt`` (``onnx`` or ``torchscript``)."""
+    if fmt == "onnx":
+        return export_onnx(checkpoint, out, opset)
+    if fmt == "torchscript":
+        if opset is not None:
+            raise CrossDistillError("--opset applies to ONNX export only")
+        return export_torchscript(checkpoint, out)
+    raise CrossDistillError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")
