@@ -110,29 +110,39 @@ def test_saml_reports_its_terms_and_needs_sites() -> None:
 
 
 def test_compactness_of_a_square_by_hand() -> None:
-    # 4x4 square in an 8x8 image, zero-padded to 10x10: forward differences on the 9x9 grid
-    # are non-zero at 15 places, 14 with one unit step and one (the bottom-right corner) with
-    # two; the other 66 contribute sqrt(eps). Σ p² = area = 16; the loss is log of P²/(4π·16).
+    # 4x4 square in an 8x8 image. Backward differences at the 7x7 pixels (i, j >= 1): the
+    # square's top and left edges (row/column 2) step up, the pixels just past its bottom and
+    # right edges (row/column 6) step down: one unit step at 14 pixels, two at the corner
+    # (2, 2), sqrt(eps) at the other 34. A = 16.
     p = torch.zeros(1, 8, 8)
     p[0, 2:6, 2:6] = 1
     eps = 1e-8
-    perimeter = 14 * math.sqrt(1 + eps) + math.sqrt(2 + eps) + 66 * math.sqrt(eps)
-    expected = math.log(perimeter**2 / (4 * math.pi * 16))
+    steps = torch.zeros(8, 8)
+    for i in range(1, 8):
+        for j in range(1, 8):
+            steps[i, j] = (p[0, i, j] - p[0, i - 1, j]) ** 2 + (p[0, i, j] - p[0, i, j - 1]) ** 2
+    ones = int((steps == 1).sum())
+    twos = int((steps == 2).sum())
+    assert (ones, twos) == (14, 1)  # the corner (2, 2) steps up in both directions
+    perimeter = 0.01 * (ones * math.sqrt(1 + eps) + twos * math.sqrt(2 + eps))
+    perimeter += 0.01 * (49 - ones - twos) * math.sqrt(eps)
+    expected = perimeter**2 / (4 * math.pi * 16)
     assert compactness_loss(p).item() == pytest.approx(expected, rel=1e-5)
-    # scaling every probability does not change it (the literal P²/4πA would halve)
-    assert compactness_loss(0.5 * p).item() == pytest.approx(expected, abs=1e-3)
-    # a uniform map is a full-image square (border counted): 30 unit steps and one diagonal
-    # of 0.3 each, Σ p² = 64·0.09 -> (30 + √2)² / (256π) ≈ 1.23, worse than a disc's ~1
-    uniform = compactness_loss(torch.full((1, 8, 8), 0.3)).item()
-    assert uniform == pytest.approx(math.log((30 + math.sqrt(2)) ** 2 / (256 * math.pi)), abs=3e-3)
-    # a ragged shape of the same area is less compact
+    # the length weight is the original's 0.01: without it the quotient is 10^4 times larger
+    assert compactness_loss(p, length_weight=1.0).item() == pytest.approx(1e4 * expected, rel=1e-5)
+    # a ragged shape of the same area is less compact; images add up
     q = torch.zeros(1, 8, 8)
     q[0, ::2, ::2] = 1
-    assert compactness_loss(q).item() > expected + math.log(3)
-    # images without a shape do not count; none at all gives 0
+    assert compactness_loss(q).item() > 3 * expected
     both = torch.cat([p, q])
-    assert compactness_loss(both, torch.tensor([True, False])).item() == pytest.approx(expected)
-    assert compactness_loss(both, torch.tensor([False, False])).item() == 0.0
+    total = compactness_loss(p) + compactness_loss(q)
+    assert compactness_loss(both).item() == pytest.approx(total.item(), rel=1e-6)
+
+
+def test_compactness_gradient_by_gradcheck() -> None:
+    torch.manual_seed(0)
+    p = torch.rand(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(compactness_loss, (p,))
 
 
 def test_contour_band_and_background_ring() -> None:
@@ -193,17 +203,3 @@ def test_registry_checks_options() -> None:
         create_objective("saml", TinySegNet(), ["A", "B"], 1, {"inner_lr": -1})
     with pytest.raises(ConfigError, match="unknown method"):
         create_objective("mixup", TinySegNet(), ["A", "B"], 1)
-
-
-def test_saml_compactness_waits_for_a_predicted_shape() -> None:
-    from standin_models import FixedLogitsNet
-
-    images, masks = _batch()
-    background = torch.zeros(2, 16, 16)
-    background[0] = 5.0  # every pixel confidently background: no predicted shape
-    out = SAML(FixedLogitsNet(background))(images, masks, sites=SITES)
-    assert out.raw["compact"].item() == 0.0
-    disc = background.clone()
-    disc[0, 4:12, 5:11], disc[1, 4:12, 5:11] = 0.0, 5.0  # a predicted 8x6 block
-    out = SAML(FixedLogitsNet(disc))(images, masks, sites=SITES)
-    assert out.raw["compact"].item() > 0.0
