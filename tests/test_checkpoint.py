@@ -74,7 +74,7 @@ def test_pickle_is_refused_and_never_run(tmp_path):
             return (open, (str(marker), "w"))
 
     (tmp_path / "evil.safetensors").write_bytes(pickle.dumps(Payload()))
-    with pytest.raises(InputError, match="not a readable safetensors"):
+    with pytest.raises(InputError, match="pickled PyTorch file"):
         load_checkpoint(tmp_path / "evil.safetensors")
     assert not marker.exists()
 

@@ -24,6 +24,7 @@ from crossdistill.distill import preset_terms
 from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
+from crossdistill.engine.run_lock import exclusive_run
 from crossdistill.errors import ConfigError, CrossDistillError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
@@ -75,6 +76,7 @@ def _load_teacher(config: RunConfig, student_spec: dict, device: str):
     return teacher, meta
 
 
+@exclusive_run  # one live run per run folder (RUN/.lock)
 def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train (or distil) the network of ``config``; returns the run's summary."""
     start = time.perf_counter()

@@ -431,11 +431,18 @@ def report(
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into one line and exit 2."""
+    """Console entry point: run the app, turning user errors (and the system's: a full disk,
+    a read-only folder) into one line and exit 2."""
     try:
         app()
     except CrossDistillError as err:
         typer.echo(f"crossdistill: error: {err}", err=True)
+        sys.exit(2)
+    except OSError as err:  # the machine's, not the code's: a full disk, a read-only folder
+        if err.errno is None:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        typer.echo(f"crossdistill: error: {where}{err.strerror}", err=True)
         sys.exit(2)
 
 

@@ -27,7 +27,7 @@ from crossdistill.errors import ConfigError, InputError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -117,7 +117,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(text, "an override must look like key.sub=value")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         parsed = value
     return key.strip().split("."), parsed
 
@@ -166,6 +166,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise InputError(path, f"not valid YAML{where}") from None
+        except UnicodeDecodeError as err:
+            raise InputError(path, f"not UTF-8 text (byte {err.start})") from None
+        except RecursionError:
+            raise InputError(path, "not a config: nested too deeply") from None
         if not isinstance(raw, dict):
             raise InputError(path, "a config must be a mapping of sections")
     raw = apply_overrides(raw, overrides or [])

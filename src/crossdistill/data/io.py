@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.openers import ImageOpener
 from nibabel.orientations import (
+    OrientationError,
     apply_orientation,
     axcodes2ornt,
     inv_ornt_aff,
@@ -27,12 +29,14 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
+from crossdistill.data.headers import check_header, data_files
 from crossdistill.errors import InputError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 ITK_SUFFIXES = (".mhd", ".mha", ".nrrd", ".nhdr")
 VOLUME_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
 MAX_VOXELS = 2**28  # 268 M voxels (1 GiB of float32): anything larger is a broken header
+MAX_CONDITION = 1e8  # of the voxel → world matrix; beyond it the axes are degenerate
 
 
 @dataclass
@@ -108,11 +112,15 @@ def read_volume(path: str | Path) -> Volume:
         raise InputError(path, "broken symbolic link" if broken else "file does not exist")
     if path.is_dir():
         array, affine = _read_dicom_series(path)
+    elif not path.is_file():
+        raise InputError(path, "not a regular file (a FIFO, device or socket)")
     else:
         suffix = volume_suffix(path)
         if suffix in NIFTI_SUFFIXES:
             array, affine = _read_nifti(path)
         elif suffix in ITK_SUFFIXES or _has_dicom_magic(path):
+            if suffix in ITK_SUFFIXES:
+                check_header(path)
             array, affine = _read_itk(path)
         else:
             raise InputError(path, "not a volume (expected .nii.gz, .nii, .mhd, .nrrd or DICOM)")
@@ -182,7 +190,7 @@ def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except PermissionError:
         raise InputError(path, "cannot read: permission denied") from None
     except Exception as err:
-        raise InputError(path, f"cannot read ({_short(err)})") from None
+        raise InputError(path, f"cannot read ({_itk_reason(err)})") from None
     return _from_sitk(image, path)
 
 
@@ -209,9 +217,14 @@ def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(folder, f"cannot list DICOM series ({_short(err)})") from None
     if not series:
         raise InputError(folder, "folder holds no DICOM series")
-    if len(series) > 1:
+    if len(series) > 1:  # refused, not picked: image and mask must come from one known series
+        counts = ", ".join(
+            f"{uid} ({len(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))} files)"
+            for uid in series[:3]
+        )
         raise InputError(
-            folder, f"folder holds {len(series)} DICOM series; give one series per folder"
+            folder,
+            f"folder holds {len(series)} DICOM series ({counts}); give one series per folder",
         )
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])
     try:
@@ -220,7 +233,7 @@ def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         with _quiet_itk():
             image = reader.Execute()
     except Exception as err:
-        raise InputError(folder, f"cannot read DICOM series ({_short(err)})") from None
+        raise InputError(folder, f"cannot read DICOM series ({_itk_reason(err)})") from None
     return _from_sitk(image, folder)
 
 
@@ -252,7 +265,8 @@ def _check_shape(path: Path, shape: tuple[int, ...]) -> None:
     if len(dims) != 3:
         raise InputError(path, f"expected a 3-D volume, got shape {tuple(shape)}")
     if min(dims) < 1:
-        raise InputError(path, f"empty volume of shape {tuple(shape)}")
+        what = "negative dimensions" if min(dims) < 0 else "empty volume of shape"
+        raise InputError(path, f"{what} {tuple(shape)} in the header")
     if int(np.prod(dims, dtype=np.int64)) > MAX_VOXELS:
         raise InputError(path, f"absurd dimensions {tuple(shape)} in the header")
 
@@ -261,11 +275,17 @@ def _canonical(array: np.ndarray, affine: np.ndarray, path: Path) -> Volume:
     source_shape = tuple(int(s) for s in array.shape)
     _check_shape(path, source_shape)
     array = np.asarray(array).reshape(source_shape[:3])
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+    # Condition number, not determinant: a matrix scaled up can pass any determinant test
+    # and still be degenerate (a found case: columns of 1e-37 and 2e14 in one srow).
+    if not np.all(np.isfinite(affine)) or np.linalg.cond(affine[:3, :3]) > MAX_CONDITION:
         raise InputError(path, "invalid (singular or non-finite) orientation matrix")
-    ornt = io_orientation(affine)
+    try:
+        ornt = io_orientation(affine)
+        canonical = apply_orientation(array, ornt)
+    except OrientationError:
+        raise InputError(path, "invalid (degenerate) orientation matrix") from None
     return Volume(
-        array=apply_orientation(array, ornt),
+        array=canonical,
         affine=affine @ inv_ornt_aff(ornt, array.shape),
         source_affine=np.asarray(affine, dtype=np.float64),
         source_shape=source_shape[:3],
@@ -288,27 +308,19 @@ def file_sha256(path: str | Path) -> str:
         except OSError as err:
             raise InputError(file, f"cannot read: {err.strerror or err}") from None
     # Also bind the header files' data companions (.mhd → .raw/.zraw).
-    if path.is_file() and path.suffix.lower() in (".mhd", ".nhdr"):
-        for companion in _data_companions(path):
-            digest.update(file_sha256(companion).encode())
+    if path.is_file() and volume_suffix(path) in ITK_SUFFIXES:
+        for companion in data_files(path):
+            if companion.is_file():
+                digest.update(file_sha256(companion).encode())
     return digest.hexdigest()
 
 
-def _data_companions(header: Path) -> list[Path]:
-    out = []
-    try:
-        text = header.read_text(errors="replace")
-    except OSError:
-        return out
-    for line in text.splitlines():
-        key, _, value = line.partition("=") if "=" in line else line.partition(":")
-        if key.strip().lower() in ("elementdatafile", "data file", "datafile"):
-            candidate = header.parent / value.strip()
-            if candidate.is_file():
-                out.append(candidate)
-    return out
+def _itk_reason(err: BaseException) -> str:
+    """The reason in an ITK exception, without its source-file and object-address prefix."""
+    match = re.search(r"ERROR:\s*(?:\w+\(0x[0-9a-fA-F]+\):\s*)?(.*)", str(err), re.S)
+    return _short(match.group(1) if match else err)
 
 
-def _short(err: BaseException) -> str:
+def _short(err: BaseException | str) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= 160 else text[:157] + "..."

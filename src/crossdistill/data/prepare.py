@@ -12,6 +12,7 @@ running ``prepare`` again on unchanged input reuses it; any change rebuilds it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import numpy as np
 
 from crossdistill.data.cache import CACHE_VERSION, INDEX_FILE, SPLITS_FILE, Cache
 from crossdistill.data.cases import Case, CaseFiles, find_sites, load_case
+from crossdistill.data.containment import contained_cases
 from crossdistill.data.io import file_sha256
 from crossdistill.data.preprocess import mask_to_network, volume_to_network
 from crossdistill.data.sites import site_info
@@ -77,6 +79,8 @@ def prepare(
             _fail_or_skip(
                 InputError(data_dir / site, "site folder holds no cases"), skip_invalid, skipped
             )
+    # Before any file is read: links out of the input folder and FIFOs are refused.
+    sites = contained_cases(sites, data_dir, lambda e: _fail_or_skip(e, skip_invalid, skipped))
 
     fingerprint, hashes = _fingerprint(data_dir, sites, size, skip_invalid)
     if _reusable(out, fingerprint):
@@ -90,7 +94,8 @@ def prepare(
         index["fingerprint"] = fingerprint
         _commit(staging, out, index)
     except OSError as err:
-        raise InputError(out, f"cannot write the cache ({err.strerror or err})") from None
+        where = err.filename or out
+        raise InputError(where, f"cannot write the cache ({err.strerror or err})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_splits(out, index, seed, val_fraction, test_fraction)
@@ -196,8 +201,8 @@ def _write_case(
     image = volume_to_network(case.image, size).astype(np.float16)
     mask = mask_to_network(case.mask, size)
     (staging / stem).parent.mkdir(parents=True, exist_ok=True)
-    np.save(staging / f"{stem}_image.npy", image)
-    np.save(staging / f"{stem}_mask.npy", mask)
+    _save_array(staging / f"{stem}_image.npy", image)
+    _save_array(staging / f"{stem}_mask.npy", mask)
     sx, sy, _ = case.spacing
     x, y, z = case.image.shape
     per_slice = case.mask.reshape(-1, z).sum(axis=0)
@@ -224,6 +229,20 @@ def _write_case(
     }
 
 
+def _save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save``, with the file's name in the error (numpy's write errors carry none; a
+    short write, numpy's "N requested and M written", is a full disk when little is free)."""
+    try:
+        np.save(path, array)
+    except OSError as err:
+        code, reason = err.errno, err.strerror or str(err)
+        if code is None:
+            full = shutil.disk_usage(path.parent).free < array.nbytes
+            code = errno.ENOSPC if full else errno.EIO
+            reason = f"No space left on device: {reason}" if full else reason
+        raise OSError(code, reason, str(path)) from None
+
+
 def _commit(staging: Path, out: Path, index: dict) -> None:
     """Move the staged cache into ``out``: replace ``cases/``, then write ``index.json``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -237,10 +256,17 @@ def _commit(staging: Path, out: Path, index: dict) -> None:
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
+    """Write JSON to ``path`` through a temporary file and a rename (an error, a full disk,
+    leaves ``path`` as it was and no temporary file)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(json.dumps(payload, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:
+        raise InputError(path, f"cannot write ({err.strerror or err})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _write_splits(

@@ -6,7 +6,9 @@ model spec, optimizer param groups, scheduler state, numpy and Python RNG states
 extra fields such as the resolved config). Nothing in it is pickled, so loading a
 checkpoint can never execute code. Files are written to a temporary name in the same
 folder, flushed and renamed, so a crash never leaves a half-written checkpoint behind
-the final name.
+the final name; a write that fails (a full disk) leaves the previous checkpoint as it was
+and removes its temporary file. A pickle (``torch.save``'s ``.pt``/``.pth``, whatever its
+name) is recognised by its first bytes and refused before anything parses it.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from crossdistill.errors import InputError
+from crossdistill.faults import fault_point
 
 FORMAT = "crossdistill-checkpoint"
 VERSION = 1
+TEMP_PATTERN = ".*.tmp-*"  # the temporary name of a write in progress: .NAME.tmp-PID
+# First bytes of the files torch.save writes: a zip archive, or a bare pickle (protocol >= 2).
+PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
 @dataclass
@@ -78,6 +84,10 @@ def save_checkpoint(
         optimizer: an optimizer's ``state_dict()``.
         rng: from :func:`capture_rng`.
         extra: other tensors to keep beside the model (e.g. distillation adapters).
+
+    Raises:
+        InputError: the file cannot be written (a full disk, no permission); the file under
+            ``path`` is then as it was and no temporary file is left.
     """
     path = Path(path)
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.items()}
@@ -99,16 +109,37 @@ def save_checkpoint(
         if "torch" in rng:
             tensors["rng/torch"] = rng["torch"].clone()
         header["rng"] = {k: v for k, v in rng.items() if k != "torch"}
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(tmp), metadata={"crossdistill": json.dumps(header)})
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        fault_point("checkpoint-write")
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as err:
+        reason = _short(err).removeprefix("Error while serializing: ")
+        raise InputError(
+            path,
+            f"cannot write the checkpoint ({reason}); the file under this name, if any, "
+            "is unchanged",
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def discard_partial_writes(folder: str | Path) -> list[Path]:
+    """Remove the temporary files that writes cut short (a killed process) left in ``folder``.
+
+    Only call it while no other process writes there (under the run lock): a temporary file
+    of a live writer would be removed too. Returns the removed files.
+    """
+    folder = Path(folder)
+    removed = sorted(p for p in folder.glob(TEMP_PATTERN) if p.is_file() and not p.is_symlink())
+    for stale in removed:
+        stale.unlink(missing_ok=True)
+    return removed
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
@@ -121,6 +152,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "checkpoint file does not exist")
+    _refuse_pickle(path)
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             raw_meta = handle.metadata() or {}
@@ -150,6 +182,21 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if "rng/torch" in tensors:
         rng["torch"] = tensors["rng/torch"].cpu()
     return Checkpoint(model=model, meta=header["meta"], optimizer=optimizer, rng=rng, extra=extra)
+
+
+def _refuse_pickle(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError as err:
+        raise InputError(path, f"cannot read: {err.strerror or err}") from None
+    # A safetensors file is an 8-byte header length, then the JSON header: "{" at byte 8.
+    if head[8:9] != b"{" and head.startswith(PICKLE_MAGIC):
+        raise InputError(
+            path,
+            "is a pickled PyTorch file (torch.save); refused, a pickle can run code when loaded "
+            "(crossdistill reads only its own safetensors checkpoints)",
+        )
 
 
 def load_state_dict_strict(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,10 @@ from crossdistill.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from crossdistill.engine.nonfinite import NonFiniteGuard
 from crossdistill.engine.objective import TrainingObjective
 from crossdistill.errors import CrossDistillError
+from crossdistill.faults import fault_point
 from crossdistill.progress import progress_bar
 
 LAST = "checkpoints/last.safetensors"
@@ -188,25 +189,19 @@ def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, 
     objective.train()
     grad_norms: dict[str, list[float]] = {}
     sums: dict[str, float] = {}
-    count = bad = consecutive = 0
+    count = bad = 0
     start_window: list[dict[str, float]] = []
+    guard = NonFiniteGuard([objective.student, objective.auxiliary], state, MAX_BAD_STEPS)
     for batch in loader:
         images = batch["image"].to(options.device, non_blocking=True)
         masks = batch["mask"].to(options.device, non_blocking=True)
+        guard.before_forward()
         out = objective(images, masks, sites=batch["site"])
-        if not torch.isfinite(out.total):
+        if not guard.accept(out.total, state["step"]):
             bad += 1
-            consecutive += 1
-            warnings.warn(f"non-finite loss at step {state['step']}; step skipped", stacklevel=1)
-            if consecutive >= MAX_BAD_STEPS:
-                raise CrossDistillError(
-                    f"the loss was non-finite for {consecutive} consecutive steps; stopped "
-                    "(the last checkpoint is kept)"
-                )
             optimizer.zero_grad(set_to_none=True)
             advance(status="non-finite loss, skipped")
             continue
-        consecutive = 0
         if options.term_grad_every and state["step"] % options.term_grad_every == 0:
             for name, norm in term_gradient_norms(out.terms, objective.student).items():
                 grad_norms.setdefault(name, []).append(norm)
@@ -215,6 +210,7 @@ def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, 
         optimizer.step()
         scheduler.step()
         state["step"] += 1
+        fault_point("train-step")
         values = out.detached()
         for key, value in values.items():
             sums[key] = sums.get(key, 0.0) + value

@@ -31,14 +31,36 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
     """
     file = checkpoint_path(path)
     ckpt = load_checkpoint(file)
-    spec = ckpt.meta.get("model")
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise InputError(file, "checkpoint does not say which network it holds (meta.model)")
+    spec = model_spec(file, ckpt.meta)
     model = create_model(
         spec["name"],
-        in_channels=int(spec["in_channels"]),
-        num_classes=int(spec["num_classes"]),
-        width=float(spec["width"]),
+        in_channels=spec["in_channels"],
+        num_classes=spec["num_classes"],
+        width=spec["width"],
     )
     load_state_dict_strict(model, ckpt.model, file)
     return model.to(device).eval(), ckpt.meta
+
+
+# What a checkpoint's meta.model may ask for; anything beyond is a broken or hostile file
+# (a width of 1e6 would allocate the network before its weights could be compared).
+SPEC_RANGES = {"in_channels": (int, 1, 16), "num_classes": (int, 2, 256), "width": (float, 0, 8)}
+
+
+def model_spec(file: Path, meta: dict) -> dict:
+    """``meta["model"]`` checked: a name, and numbers of the right type within ``SPEC_RANGES``.
+
+    Raises:
+        InputError: naming the checkpoint and the offending field.
+    """
+    spec = meta.get("model")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise InputError(file, "checkpoint does not say which network it holds (meta.model)")
+    out = {"name": spec["name"]}
+    for key, (kind, low, high) in SPEC_RANGES.items():
+        value = spec.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or kind(value) != value or not low <= value <= high or value == 0:
+            raise InputError(file, f"meta.model.{key} is {value!r}, not a valid value")
+        out[key] = kind(value)
+    return out
