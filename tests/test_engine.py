@@ -129,3 +129,19 @@ def test_misuse_is_reported(cache, tmp_path):
         api.train(_config(cache, tmp_path, "s5", "target=S9"), progress=False)
     with pytest.raises(CrossDistillError, match=r"no index\.json"):
         api.train(_config(tmp_path, tmp_path, "s6"), progress=False)
+
+
+def test_resume_drops_a_metrics_line_cut_short(tmp_path) -> None:
+    from crossdistill.engine.fit import _truncate_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(
+        '{"epoch": 1, "val_dice": 0.5}\n{"epoch": 2, "val_dice": 0.6}\n{"epoch": 3, "va'
+    )
+    _truncate_metrics(path, 2)
+    assert path.read_text().splitlines() == [
+        '{"epoch": 1, "val_dice": 0.5}',
+        '{"epoch": 2, "val_dice": 0.6}',
+    ]
+    _truncate_metrics(path, 1)
+    assert path.read_text() == '{"epoch": 1, "val_dice": 0.5}\n'

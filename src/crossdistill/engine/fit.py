@@ -270,12 +270,18 @@ def _restore(path: Path, objective, optimizer, scheduler) -> dict:
 
 
 def _truncate_metrics(path: Path, epoch: int) -> None:
-    """Keep the metrics of the epochs that the resumed state has already done."""
+    """Keep the metrics of the epochs that the resumed state has already done.
+
+    A line cut short (the process killed or the disk full while appending it) is dropped.
+    """
     if not path.exists():
         return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line and json.loads(line)["epoch"] <= epoch
-    ]
+    kept = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("epoch", math.inf) <= epoch:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept))
