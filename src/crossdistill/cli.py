@@ -387,8 +387,22 @@ def reproduce(
     teachers: ModelsOption = None,
     seeds: Annotated[int, typer.Option(help="Seeds 0 … N-1 per site.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Grid folder (runs, tables, figures).")] = None,
-    jobs: Annotated[int, typer.Option(help="Runs trained at once (processes).")] = 1,
-    launcher: Annotated[str, typer.Option(help="How runs are executed: local.")] = "local",
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            help="Runs trained at once; default 1 locally, on Ray what the cluster holds."
+        ),
+    ] = None,
+    launcher: Annotated[
+        str, typer.Option(help="local (processes on this machine) or ray (a Ray cluster).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster: auto or HOST:PORT; default: a local Ray started here."),
+    ] = None,
+    cpus_per_run: Annotated[
+        int | None, typer.Option(help="Ray: CPUs (torch threads) per run; default 1.")
+    ] = None,
     set_: SetOption = None,
     max_runs: Annotated[
         int | None, typer.Option(help="Start at most N runs now; the next call goes on.")
@@ -413,6 +427,7 @@ def reproduce(
         out=out,
         jobs=jobs,
         launcher=launcher,
+        launcher_options={"address": address, "cpus_per_run": cpus_per_run},
         overrides=list(set_ or []),
         max_runs=max_runs,
         dry_run=dry_run,

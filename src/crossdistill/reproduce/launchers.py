@@ -6,18 +6,23 @@ only once its teacher has finished); a launcher only executes. Its contract:
 - ``slots`` — how many jobs may run at once;
 - ``submit(job) -> handle`` — start one :class:`Job`;
 - ``wait(handles) -> [(handle, JobResult), ...]`` — block until at least one has finished;
-- ``close()`` — release workers (also on ``with``-exit).
+- ``close()`` — release workers (also on ``with``-exit);
+- ``description`` — one line on what it runs on (printed by ``reproduce``; may be empty).
 
 A :class:`Job` is plain, picklable data and :func:`execute_job` is the function to run for
 it anywhere (a thread, a process, a cluster node); it never raises for a failed run but
 returns the error in its :class:`JobResult`, so one broken run does not stop a grid. A new
-launcher (e.g. a Ray cluster, issue 9) is one more module that subclasses :class:`Launcher`
-and calls :func:`register_launcher`.
+launcher is one more module with a :class:`Launcher` subclass, named in :data:`LAUNCHERS` as
+``"module:Class"`` (imported only when asked for, so its package stays optional). Its
+keyword options are ``reproduce``'s launcher options (``--address``, ``--cpus-per-run``), and
+its classmethod ``check(jobs, **options)`` validates them before any work is done
+(:mod:`.launcher_ray` is one: ``--launcher ray``).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import multiprocessing
 import os
 import time
@@ -74,6 +79,11 @@ class Launcher(ABC):
     """Executes jobs (module docstring)."""
 
     slots: int = 1
+    description: str = ""
+
+    @classmethod  # noqa: B027 (optional: most launchers take no options)
+    def check(cls, jobs: int | None = None, **options: Any) -> None:
+        """Raise :class:`CrossDistillError` for options this launcher cannot run with."""
 
     @abstractmethod
     def submit(self, job: Job) -> Any:
@@ -117,7 +127,8 @@ class SequentialLauncher(_FutureLauncher):
         return future
 
 
-def _limit_threads(threads: int) -> None:
+def limit_torch_threads(threads: int) -> None:
+    """Let torch use ``threads`` CPU threads in this (worker) process."""
     import torch
 
     torch.set_num_threads(threads)
@@ -133,7 +144,7 @@ class ProcessPoolLauncher(_FutureLauncher):
         self._pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_threads,
+            initializer=limit_torch_threads,
             initargs=(threads,),
         )
 
@@ -144,14 +155,17 @@ class ProcessPoolLauncher(_FutureLauncher):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def local_launcher(jobs: int = 1, progress: bool = True, **_: Any) -> Launcher:
-    """``jobs == 1``: :class:`SequentialLauncher`; more: :class:`ProcessPoolLauncher`."""
-    return SequentialLauncher(progress) if jobs == 1 else ProcessPoolLauncher(jobs)
+def local_launcher(jobs: int | None = None, progress: bool = True) -> Launcher:
+    """``jobs`` 1 (default): :class:`SequentialLauncher`; more: :class:`ProcessPoolLauncher`."""
+    return SequentialLauncher(progress) if (jobs or 1) == 1 else ProcessPoolLauncher(jobs)
 
 
-#: name -> factory ``(jobs=..., progress=..., **options) -> Launcher``, or its import path
-#: ``"package.module:function"`` (imported only when asked for: optional dependencies).
-LAUNCHERS: dict[str, Callable[..., Launcher] | str] = {"local": local_launcher}
+#: name -> factory ``(jobs=..., **options) -> Launcher``, or its import path
+#: ``"package.module:name"`` (imported only when asked for: optional dependencies).
+LAUNCHERS: dict[str, Callable[..., Launcher] | str] = {
+    "local": local_launcher,
+    "ray": "crossdistill.reproduce.launcher_ray:RayLauncher",
+}
 
 
 def register_launcher(name: str, factory: Callable[..., Launcher] | str) -> None:
@@ -159,19 +173,34 @@ def register_launcher(name: str, factory: Callable[..., Launcher] | str) -> None
     LAUNCHERS[name] = factory
 
 
-def check_launcher(name: str, jobs: int) -> None:
-    """Raise :class:`CrossDistillError` for an unknown launcher or a bad ``--jobs``."""
-    if name not in LAUNCHERS:
-        raise CrossDistillError(f"--launcher: unknown '{name}'; known: {', '.join(LAUNCHERS)}")
-    if jobs < 1:
-        raise CrossDistillError(f"--jobs: must be at least 1, got {jobs}")
-
-
-def make_launcher(name: str = "local", jobs: int = 1, **options: Any) -> Launcher:
-    """The launcher called ``name`` for ``jobs`` parallel runs."""
-    check_launcher(name, jobs)
+def _factory(name: str) -> Callable[..., Launcher]:
     factory = LAUNCHERS[name]
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module), attr)
-    return factory(jobs=jobs, **options)
+    return factory
+
+
+def check_launcher(name: str, jobs: int | None = None, **options: Any) -> None:
+    """Raise :class:`CrossDistillError` for an unknown launcher, a bad ``--jobs``, an option
+    the launcher does not take, or one its ``check`` refuses."""
+    if name not in LAUNCHERS:
+        raise CrossDistillError(f"--launcher: unknown '{name}'; known: {', '.join(LAUNCHERS)}")
+    if jobs is not None and jobs < 1:
+        raise CrossDistillError(f"--jobs: must be at least 1, got {jobs}")
+    factory = _factory(name)
+    accepted = inspect.signature(factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    for option in options:
+        if option not in accepted and not takes_any:
+            flag = "--" + option.replace("_", "-")
+            raise CrossDistillError(f"{flag}: not an option of --launcher {name}")
+    check = getattr(factory, "check", None)
+    if check is not None:
+        check(jobs, **options)
+
+
+def make_launcher(name: str = "local", jobs: int | None = None, **options: Any) -> Launcher:
+    """The launcher called ``name`` for ``jobs`` parallel runs (``None``: its default)."""
+    check_launcher(name, jobs, **options)
+    return _factory(name)(jobs=jobs, **options)

@@ -10,9 +10,10 @@ Everything goes into ``OUT``: ``OUT/runs/<site>/seed<N>/<run>`` and ``OUT/<table
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from crossdistill.config import load_config
 from crossdistill.data.cache import Cache
@@ -57,8 +58,9 @@ def reproduce(
     teachers: Sequence[str] | None = None,
     seeds: int = 1,
     out: str | Path | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     launcher: str = "local",
+    launcher_options: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     max_runs: int | None = None,
     dry_run: bool = False,
@@ -70,7 +72,10 @@ def reproduce(
     ``preset`` defaults to ``paper`` when ``data`` is given, else ``demo``; ``seeds`` runs
     seeds ``0 … seeds−1``; ``overrides`` (``key.sub=value``) apply to every run's
     configuration; ``max_runs`` stops after starting that many runs (the rest are trained by
-    the next invocation); ``dry_run`` prints the plan and trains nothing.
+    the next invocation); ``dry_run`` prints the plan and trains nothing. ``launcher``
+    (``local`` or ``ray``) runs up to ``jobs`` runs at once (default: 1 locally, as many as
+    the cluster holds on Ray); ``launcher_options`` are its options (Ray: ``address``,
+    ``cpus_per_run``; ``None`` values count as not given).
 
     Raises:
         CrossDistillError: a bad option (named), or runs that failed (after the others
@@ -96,7 +101,8 @@ def reproduce(
     )
     check_options(options)
     load_config(grid_preset.config, list(overrides))  # a bad --set fails before any work
-    check_launcher(launcher, jobs)
+    launcher_options = {k: v for k, v in (launcher_options or {}).items() if v is not None}
+    check_launcher(launcher, jobs, **launcher_options)
     check_preset(out, grid_preset.name)
     cache = grid_cache(
         Path(data) if data is not None else None,
@@ -113,7 +119,9 @@ def reproduce(
         echo(describe(planned))
         return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}
     record = add_invocation(out, options, grid_preset.name)
-    with make_launcher(launcher, jobs) as runner:
+    with make_launcher(launcher, jobs, **launcher_options) as runner:
+        if runner.description:
+            echo(runner.description)
         outcome = run_grid(planned, runner, echo, max_runs)
     files = write_table(out, record)
     echo(
