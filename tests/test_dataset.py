@@ -66,6 +66,21 @@ def test_augmentation_is_reproducible_and_changes_the_image(cache):
     assert set(a["mask"].unique().tolist()) <= {0, 1}
 
 
+def test_geometric_augmentation_is_the_same_warp_without_the_intensity_change(cache):
+    full = SliceDataset(cache, split="train", augment=True, seed=3)
+    geometric = SliceDataset(cache, split="train", augment="geometric", seed=3)
+    rng = np.random.default_rng([3, 0, 5])  # the draws of item 5 in epoch 0
+    rng.random(5)  # angle, scale, shift (2), flip
+    gain, offset = rng.uniform(0.9, 1.1), rng.uniform(-0.1, 0.1)
+    a, g = full[5], geometric[5]
+    assert torch.equal(a["theta"], g["theta"]) and a["theta"].shape == (2, 3)
+    assert torch.equal(a["mask"], g["mask"])
+    assert torch.allclose(a["image"], g["image"] * gain + offset, atol=1e-6)
+    assert "theta" not in SliceDataset(cache, split="train")[5]
+    with pytest.raises(ValueError, match="augment"):
+        SliceDataset(cache, split="train", augment="intensity")
+
+
 def test_loader_with_workers(cache):
     ds = SliceDataset(cache, split="train", channels=3)
     batches = list(DataLoader(ds, batch_size=4, num_workers=2))

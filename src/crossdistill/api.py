@@ -21,10 +21,14 @@ from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sites import resolve_site
 from crossdistill.dg import create_objective, method_names
 from crossdistill.distill import preset_terms
+from crossdistill.engine import distributed, global_batch
+from crossdistill.engine.cached_teacher import check_teacher_cache, use_teacher_cache
 from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
+from crossdistill.engine.precision import Precision, resolve_channels_last, resolve_precision
 from crossdistill.engine.run_lock import exclusive_run
+from crossdistill.engine.sharding import check_shardable
 from crossdistill.errors import ConfigError, CrossDistillError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
@@ -89,7 +93,10 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         raise ConfigError("data.cache", "give the cache folder written by `crossdistill prepare`")
     cache = Cache(config.data.cache)
     train_sites, eval_sites = run_sites(config, cache)
-    device = resolve_device(config.device)
+    device = distributed.init_from_env(resolve_device(config.device))  # torchrun: rank's GPU
+    global_batch.local_batch_size(config.train.batch_size)  # it splits evenly over the ranks
+    precision = resolve_precision(config.train.precision, device)
+    channels_last = resolve_channels_last(config.train.channels_last, device)
     spec = {
         "name": config.model.name,
         "width": config.model.width,
@@ -110,9 +117,13 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         teacher=teacher,
         terms=terms,
     )
+    if config.distill.teacher_cache:
+        check_teacher_cache(objective, config.data.augment)
+    check_shardable(objective)  # under torchrun: not an episodic method
     run_dir = Path(config.output) / config.name  # written only once the config is known good
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(config, run_dir / "config.yaml")
+    if distributed.is_main():  # under torchrun only rank 0 writes
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(config, run_dir / "config.yaml")
     dataset = SliceDataset(
         cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
     )
@@ -129,6 +140,18 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         result = evaluate_model(model, cache, train_sites, "val", config.data.channels)
         return result["overall"]["dice"]["mean"]
 
+    cache_info = None
+    if config.distill.teacher_cache:
+        dataset, cache_info = distributed.main_first(
+            use_teacher_cache,
+            teacher_cache_root(config),
+            objective,
+            checkpoint_path(config.distill.teacher),
+            dataset,
+            Precision(precision, device, channels_last),
+            config.train.batch_size,
+            progress,
+        )
     options = FitOptions(
         epochs=config.train.epochs,
         batch_size=config.train.batch_size,
@@ -139,6 +162,9 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         num_workers=config.data.num_workers,
         device=device,
         progress=progress,
+        precision=precision,
+        channels_last=channels_last,
+        compile=config.train.compile,
     )
     result = fit(
         objective,
@@ -151,6 +177,8 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         validate if has_val else None,
         resume,
     )
+    if not distributed.is_main():  # rank 0 evaluates and reports alone; the others wait for it
+        return distributed.share_from_main(None)
     best, _ = load_model(run_dir / "checkpoints" / "best.safetensors", device)
     evaluation = evaluate_model(best, cache, eval_sites, config.eval.split, config.data.channels)
     _write_json(run_dir / "evaluation.json", evaluation)
@@ -177,7 +205,10 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
             for case, m in record["cases"].items()
         },
         "seconds": round(time.perf_counter() - start, 2),
+        "precision": {"autocast": precision, "channels_last": channels_last},
     }
+    if cache_info is not None:
+        summary["teacher_cache"] = cache_info
     if teacher is not None:
         summary["teacher"] = str(checkpoint_path(config.distill.teacher))
         summary["teacher_model"] = teacher_meta["model"]
@@ -189,7 +220,15 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     plot_overlay(
         best, cache, eval_sites, config.eval.split, config.data.channels, run_dir / "overlay.png"
     )
-    return summary
+    return distributed.share_from_main(summary)
+
+
+def teacher_cache_root(config: RunConfig) -> Path:
+    """Where ``distill.teacher_cache`` keeps its entries: the folder given, or
+    ``OUTPUT/.teacher-cache`` (shared by every run of a grid writing into ``OUTPUT``; hidden, so
+    that no run name can take it)."""
+    value = config.distill.teacher_cache
+    return Path(config.output) / ".teacher-cache" if value is True else Path(value)
 
 
 def teacher_reliability(teacher, cache: Cache, sites: list[str], channels: int) -> dict:

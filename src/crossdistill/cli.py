@@ -113,6 +113,10 @@ ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interr
 
 
 def _print_summary(summary: dict) -> None:
+    from crossdistill.engine.distributed import is_main
+
+    if not is_main():  # under torchrun rank 0 reports
+        return
     dice = summary["dice"]
     sites = ", ".join(summary["eval_sites"])
     line = f"{summary['name']}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} on {sites}"
@@ -153,6 +157,14 @@ def distill(
             help="Preset: ours, recommended, none, a Table 3 row (aam+lm, ...), kd, at, emkd, mskd."
         ),
     ] = None,
+    teacher_cache: Annotated[
+        bool,
+        typer.Option(
+            "--teacher-cache",
+            help="Run the teacher once and reuse its stored outputs (distill.teacher_cache); "
+            "needs data.augment=geometric or false.",
+        ),
+    ] = False,
     set_: SetOption = None,
     resume: ResumeOption = False,
 ) -> None:
@@ -163,6 +175,8 @@ def distill(
     overrides = list(set_ or [])
     if teacher is not None:
         overrides.append(f"distill.teacher={teacher}")
+    if teacher_cache:
+        overrides.append("distill.teacher_cache=true")
     cfg = load_config(config, overrides)
     preset = method or (cfg.distill.preset if cfg.distill.preset != "none" else "ours")
     cfg = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"preset": preset})})
@@ -445,11 +459,18 @@ def report(
     run_report(path, echo=_echo)
 
 
-def main() -> None:
+def main(command: str | None = None) -> None:
     """Console entry point: run the app, turning user errors (and the system's: a full disk,
-    a read-only folder) into one line and exit 2."""
+    a read-only folder) into one line and exit 2.
+
+    ``command`` runs that subcommand with the process's arguments (``python -m
+    crossdistill.train ARGS`` = ``crossdistill train ARGS``, what torchrun launches).
+    """
     try:
-        app()
+        if command is None:
+            app()
+        else:
+            app(args=[command, *sys.argv[1:]], prog_name="crossdistill")
     except CrossDistillError as err:
         typer.echo(f"crossdistill: error: {err}", err=True)
         sys.exit(2)

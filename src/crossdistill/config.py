@@ -18,10 +18,11 @@ Unknown or mistyped keys fail with the key's dotted path (:class:`ConfigError`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from crossdistill.errors import ConfigError, InputError
 
@@ -30,10 +31,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+def _bool_or(word: str) -> BeforeValidator:
+    """Accept true, false or ``word`` (one clear message instead of one per union member)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or value == word:
+            return value
+        raise PydanticCustomError(
+            "bool_or",
+            "expected true, false or '{word}', got {value}",
+            {"word": word, "value": repr(value)},
+        )
+
+    return BeforeValidator(check)
+
+
 class DataConfig(_Strict):
     cache: Path | None = None  # a cache written by ``crossdistill prepare``
     channels: Literal[1, 3] = 1  # 3 = 2.5D input (slices z−1, z, z+1)
-    augment: bool = True
+    # true: geometric + intensity; geometric: rotation, scale, shift and flip only (data.augment)
+    augment: Annotated[bool | Literal["geometric"], _bool_or("geometric")] = True
     num_workers: int = Field(0, ge=0)
 
 
@@ -70,12 +87,18 @@ class TrainConfig(_Strict):
     term_grad_every: int = Field(0, ge=0)  # log each loss term's gradient norm every k steps
     method: str = "supervised"  # supervised, saml or drdg (crossdistill.dg); not with a teacher
     method_options: dict[str, Any] = Field(default_factory=dict)  # the method's own options
+    # auto: bf16 on CUDA (fp16 + grad scaler where bf16 is unsupported), fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Annotated[bool | Literal["auto"], _bool_or("auto")] = "auto"  # auto: CUDA only
+    compile: bool = False  # torch.compile the student and the teacher
 
 
 class DistillConfig(_Strict):
     teacher: Path | None = None  # a run folder or a checkpoint file
     preset: str = "none"  # none, ours, or a Table 3 row (lm, aam, kmm, kmm+lm, ...)
     terms: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-term overrides
+    # run the teacher once and reuse its outputs: true (OUTPUT/.teacher-cache) or a folder
+    teacher_cache: bool | Path = False
 
 
 class EvalConfig(_Strict):

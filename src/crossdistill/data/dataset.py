@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from crossdistill.data.augment import augment_slice
+from crossdistill.data.augment import GEOMETRIC, AugmentMode, augment_slice, check_mode
 from crossdistill.data.cache import Cache, CachedCase
 from crossdistill.data.preprocess import stack_neighbours
 
@@ -26,8 +27,10 @@ class SliceDataset(Dataset):
     slices z−1, z, z+1, edge-replicated at the first and last slice: 2.5D input), ``mask``
     int64 ``(S, S)`` in {0, 1}, ``site``, ``case`` and ``slice`` (index in its volume).
     Arrays stay memory-mapped; each worker process opens its own maps.
-    With ``augment=True`` item ``i`` of epoch ``e`` is augmented from the generator seeded
-    by ``(seed, e, i)``, so runs are reproducible whatever the number of workers.
+    With ``augment=True`` (or ``"geometric"``: no intensity change, see
+    :mod:`crossdistill.data.augment`) item ``i`` of epoch ``e`` is augmented from the
+    generator seeded by ``(seed, e, i)``, so runs are reproducible whatever the number of
+    workers; an augmented item also holds ``theta``, its ``(2, 3)`` geometric map.
     """
 
     def __init__(
@@ -36,7 +39,7 @@ class SliceDataset(Dataset):
         sites: Iterable[str] | None = None,
         split: str | None = "train",
         channels: int = 1,
-        augment: bool = False,
+        augment: AugmentMode = False,
         seed: int = 0,
     ) -> None:
         if channels not in (1, 3):
@@ -45,7 +48,7 @@ class SliceDataset(Dataset):
         self.cases: list[CachedCase] = self.cache.cases(sites, split)
         self.items = [(c, z) for c, case in enumerate(self.cases) for z in range(case.num_slices)]
         self.channels = channels
-        self.augment = augment
+        self.augment = check_mode(augment)
         self.seed = seed
         self.epoch = 0
         self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -53,6 +56,13 @@ class SliceDataset(Dataset):
     def item_sites(self) -> list[str]:
         """The site of every item, in item order (for site-aware samplers)."""
         return [self.cases[c].site for c, _ in self.items]
+
+    def unaugmented(self) -> SliceDataset:
+        """The same items, never augmented (a copy; this dataset is unchanged)."""
+        plain = copy.copy(self)
+        plain.augment = False
+        plain._maps = {}
+        return plain
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch``."""
@@ -76,11 +86,14 @@ class SliceDataset(Dataset):
         volume, masks = self._arrays(c)
         image = torch.from_numpy(stack_neighbours(volume, z, self.channels))
         mask = torch.from_numpy(np.asarray(masks[z], dtype=np.int64))
+        case = self.cases[c]
+        item = {"image": image, "mask": mask, "site": case.site, "case": case.case_id, "slice": z}
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, mask = augment_slice(image, mask, rng)
-        case = self.cases[c]
-        return {"image": image, "mask": mask, "site": case.site, "case": case.case_id, "slice": z}
+            intensity = self.augment != GEOMETRIC
+            item["image"], item["mask"], draw = augment_slice(image, mask, rng, intensity)
+            item["theta"] = draw.theta
+        return item
 
 
 @dataclass

@@ -6,6 +6,17 @@ holds the torch / numpy / Python RNG states, the optimizer and the schedule, so 
 resumed from the checkpoint of epoch ``e`` ends with the same weights on the CPU as an
 uninterrupted run.
 
+Numerics: the forward pass runs under ``FitOptions.precision`` (autocast, grad scaler, whose
+state is checkpointed; channels-last; compile: :mod:`crossdistill.engine.precision`). A batch
+that carries stored teacher maps (``distill --teacher-cache``,
+:mod:`crossdistill.engine.cached_teacher`) hands them to the objective instead of running
+the teacher.
+
+Several processes (``torchrun``, :mod:`crossdistill.engine.distributed`): each rank loads its
+share of every global batch of ``FitOptions.batch_size`` items, the shares are gathered, and
+the objective runs through :func:`~crossdistill.engine.sharding.shard_objective` (networks on
+the rank's rows, DDP); only rank 0 validates and writes, and all ranks resume from its files.
+
 Run folder::
 
     RUN/metrics.jsonl                 one JSON object per epoch
@@ -30,6 +41,8 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sampling import SiteBalancedSampler
+from crossdistill.engine import distributed, global_batch
+from crossdistill.engine.cached_teacher import cached_teacher_outputs
 from crossdistill.engine.checkpoint import (
     capture_rng,
     load_checkpoint,
@@ -39,6 +52,8 @@ from crossdistill.engine.checkpoint import (
 )
 from crossdistill.engine.nonfinite import NonFiniteGuard
 from crossdistill.engine.objective import TrainingObjective
+from crossdistill.engine.precision import Precision
+from crossdistill.engine.sharding import shard_objective
 from crossdistill.errors import CrossDistillError
 from crossdistill.faults import fault_point
 from crossdistill.progress import progress_bar
@@ -62,6 +77,9 @@ class FitOptions:
     progress: bool = True
     start_window: int = 10  # steps averaged for the "start of training" loss terms
     term_grad_every: int = 0  # every k steps, log each loss term's gradient norm (0 = never)
+    precision: str = "fp32"  # fp32, bf16 or fp16 autocast (see engine.precision)
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass
@@ -100,26 +118,34 @@ def fit(
         CrossDistillError: the run folder already holds a run and ``resume`` is false, or
             the loss stayed non-finite for ``MAX_BAD_STEPS`` consecutive steps.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main()  # under torchrun only rank 0 writes (engine.distributed)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     last = run_dir / LAST
     state = {"epoch": 0, "step": 0, "best": -math.inf, "best_epoch": -1, "start_terms": {}}
     if last.exists() and not resume:
         raise CrossDistillError(f"{run_dir}: holds a run already; use --resume or another name")
     if resume and last.exists():
         state = _restore(last, objective, optimizer, scheduler)
-    _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
+    if main:
+        _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
     if len(dataset) == 0:
         raise CrossDistillError("the training split holds no slices")
     objective.to(options.device)
+    amp = Precision(options.precision, options.device, options.channels_last, options.compile)
+    amp.prepare(objective)
+    amp.load_state_dict(state.pop("scaler", None))
+    step = shard_objective(objective, options.device)  # DDP under torchrun, else objective
     start_time = time.perf_counter()
     end_terms: dict[str, float] = {}
     bad_total = 0
     steps = steps_per_epoch(options, len(dataset))
-    with progress_bar(options.epochs * steps, "train", enabled=options.progress) as advance:
+    show = options.progress and main
+    with progress_bar(options.epochs * steps, "train", enabled=show) as advance:
         advance(state["epoch"] * steps)
         for epoch in range(state["epoch"], options.epochs):
             sums, count, bad, grads = _run_epoch(
-                objective, dataset, optimizer, scheduler, options, epoch, state, advance
+                objective, dataset, optimizer, scheduler, options, epoch, state, advance, amp, step
             )
             bad_total += bad
             end_terms = {k: v / max(count, 1) for k, v in sums.items()}
@@ -134,15 +160,18 @@ def fit(
             if validate is not None and (
                 (epoch + 1) % options.val_every == 0 or epoch + 1 == options.epochs
             ):
-                dice = float(validate(objective.student))
+                dice = float(distributed.on_main(validate, objective.student))
                 record["val_dice"] = dice
                 if dice > state["best"]:
                     state["best"], state["best_epoch"] = dice, epoch + 1
                     _save(run_dir / BEST, objective, None, None, meta, state | {"epoch": epoch + 1})
             state["epoch"] = epoch + 1
             record["time_s"] = round(time.perf_counter() - start_time, 3)
-            with open(run_dir / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            if main:
+                with open(run_dir / "metrics.jsonl", "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            if amp.scaler is not None:
+                state["scaler"] = amp.state_dict()
             _save(last, objective, optimizer, scheduler, meta, state)
     if validate is None or state["best_epoch"] < 0:
         _save(run_dir / BEST, objective, None, None, meta, state)
@@ -163,7 +192,7 @@ def steps_per_epoch(options: FitOptions, num_slices: int) -> int:
     return options.steps_per_epoch or max(1, num_slices // options.batch_size)
 
 
-def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, advance):
+def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, advance, amp, step):
     dataset.set_epoch(epoch)
     generator = torch.Generator().manual_seed(options.seed * 100003 + epoch)
     num_batches = steps_per_epoch(options, len(dataset))
@@ -181,8 +210,8 @@ def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, 
         )
     loader = DataLoader(
         dataset,
-        batch_size=options.batch_size,
-        sampler=sampler,
+        batch_size=global_batch.local_batch_size(options.batch_size),
+        sampler=global_batch.shard_sampler(sampler, options.batch_size),
         num_workers=options.num_workers,
         drop_last=True,
     )
@@ -193,10 +222,14 @@ def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, 
     start_window: list[dict[str, float]] = []
     guard = NonFiniteGuard([objective.student, objective.auxiliary], state, MAX_BAD_STEPS)
     for batch in loader:
-        images = batch["image"].to(options.device, non_blocking=True)
+        batch = global_batch.gather_batch(batch, options.device)  # the global batch
+        images = amp.inputs(batch["image"].to(options.device, non_blocking=True))
         masks = batch["mask"].to(options.device, non_blocking=True)
         guard.before_forward()
-        out = objective(images, masks, sites=batch["site"])
+        cached = cached_teacher_outputs(batch, options.device)  # distill --teacher-cache
+        with amp.autocast():
+            extra = {} if cached is None else {"teacher_outputs": cached}
+            out = step(images, masks, sites=batch["site"], **extra)
         if not guard.accept(out.total, state["step"]):
             bad += 1
             optimizer.zero_grad(set_to_none=True)
@@ -206,9 +239,7 @@ def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, 
             for name, norm in term_gradient_norms(out.terms, objective.student).items():
                 grad_norms.setdefault(name, []).append(norm)
         optimizer.zero_grad(set_to_none=True)
-        out.total.backward()
-        optimizer.step()
-        scheduler.step()
+        amp.step(out.total, optimizer, scheduler)
         state["step"] += 1
         fault_point("train-step")
         values = out.detached()
@@ -234,6 +265,7 @@ def term_gradient_norms(terms: dict[str, torch.Tensor], student: nn.Module) -> d
             norms[name] = 0.0
             continue
         grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        grads = distributed.mean_over_ranks(grads)  # each rank holds W x its rows' share
         norms[name] = float(
             torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None) + 0.0)
         )
@@ -241,6 +273,8 @@ def term_gradient_norms(terms: dict[str, torch.Tensor], student: nn.Module) -> d
 
 
 def _save(path, objective, optimizer, scheduler, meta, state) -> None:
+    if not distributed.is_main():
+        return
     fields = {**meta, "state": dict(state)}
     if scheduler is not None:
         fields["scheduler"] = scheduler.state_dict()

@@ -1,0 +1,158 @@
+"""Numeric precision and memory layout of a training run: autocast, grad scaling, channels-last,
+``torch.compile`` (config keys ``train.precision``, ``train.channels_last``, ``train.compile``).
+
+* ``fp32``: no autocast, plain ``loss.backward(); optimizer.step()`` — the reference path.
+* ``bf16``: ``torch.autocast(device, bfloat16)``; bf16 has fp32's exponent range, so no
+  gradient scaling is needed.
+* ``fp16``: ``torch.autocast(device, float16)`` with ``torch.amp.GradScaler``: the loss is
+  multiplied by a scale ``s`` before backward, gradients are unscaled before the step, a step
+  whose gradients hold inf/NaN is skipped and ``s`` halves; after 2000 clean steps ``s``
+  doubles. The scaler's state is saved with the training state, so a resumed run goes on
+  with the same scale.
+* ``auto``: bf16 on a CUDA device that supports it, else fp16 on CUDA; fp32 on the CPU.
+
+The forward pass of the whole objective runs under the autocast context, so a distiller's
+frozen teacher (run under ``torch.no_grad()``) uses the same precision as the student.
+A loss that is already non-finite before backward is skipped by the training loop itself
+(``engine.fit``); the scaler only ever sees finite losses and handles overflowing gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from crossdistill.errors import ConfigError
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def device_type(device: str | torch.device) -> str:
+    """``"cuda"`` for ``cuda``/``cuda:1``, ``"cpu"`` for ``cpu``."""
+    return torch.device(device).type
+
+
+def resolve_precision(name: str, device: str | torch.device) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for the configured ``name`` on ``device`` (module doc).
+
+    Raises:
+        ConfigError: an unknown name, or bf16 asked for on a GPU without bfloat16 support.
+    """
+    kind = device_type(device)
+    if name == "auto":
+        if kind != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if name not in DTYPES:
+        raise ConfigError("train.precision", f"expected auto, fp32, bf16 or fp16, got {name!r}")
+    if name == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.precision", "this GPU does not support bfloat16; use fp16")
+    return name
+
+
+def resolve_channels_last(value: bool | str, device: str | torch.device) -> bool:
+    """``train.channels_last``: ``auto`` means on for CUDA, off on the CPU."""
+    return device_type(device) == "cuda" if value == "auto" else bool(value)
+
+
+@dataclass
+class Precision:
+    """How a training step runs numerically (see the module doc).
+
+    Args:
+        name: ``fp32``, ``bf16`` or ``fp16`` (already resolved, see :func:`resolve_precision`).
+        device: where the step runs.
+        channels_last: convert the networks and the input batches to channels-last.
+        compile: ``torch.compile`` the student and the teacher in place (state-dict keys stay).
+    """
+
+    name: str = "fp32"
+    device: str = "cpu"
+    channels_last: bool = False
+    compile: bool = False
+    scaler: torch.amp.GradScaler | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.name not in DTYPES:
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.name!r}")
+        if self.name == "fp16":
+            self.scaler = torch.amp.GradScaler(device_type(self.device))
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype, None for fp32."""
+        return DTYPES[self.name]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context the forward pass (student, teacher, losses) runs in."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type(self.device), dtype=self.dtype)
+
+    def prepare(self, objective: nn.Module) -> nn.Module:
+        """Convert ``objective`` (already on its device) to channels-last and compile its
+        networks (``student``, and ``teacher`` when it has one), in place."""
+        if self.channels_last:
+            objective.to(memory_format=torch.channels_last)
+        if self.compile:
+            for module in _networks(objective):
+                module.compile()
+        return objective
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """The input batch in the networks' memory format."""
+        if self.channels_last and images.dim() == 4:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def step(
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ) -> bool:
+        """Backward ``loss`` and step ``optimizer`` (then ``scheduler``, every iteration).
+
+        Returns False when the grad scaler skipped the optimizer step (inf/NaN gradients at
+        the current scale); the schedule still advances, as it counts iterations.
+        """
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            stepped = True
+        else:
+            scale = self.scaler.get_scale()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            stepped = self.scaler.get_scale() >= scale
+        if scheduler is not None:
+            with warnings.catch_warnings():
+                # a skipped first step makes the scheduler believe optimizer.step was never run
+                warnings.filterwarnings(
+                    "ignore", "Detected call of `lr_scheduler.step", UserWarning
+                )
+                scheduler.step()
+        return stepped
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The scaler's state (JSON-able), None without a scaler."""
+        return None if self.scaler is None else dict(self.scaler.state_dict())
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`state_dict`; a missing state leaves a fresh scaler."""
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
+
+def _networks(objective: nn.Module) -> Iterator[nn.Module]:
+    for name in ("student", "teacher"):
+        module = getattr(objective, name, None)
+        if isinstance(module, nn.Module):
+            yield module
