@@ -14,7 +14,8 @@ import pytest
 
 from conftest import tree_digest, write_case
 from crossdistill.data.cache import Cache
-from crossdistill.data.io import MAX_VOXELS, read_volume
+from crossdistill.data.headers import MAX_VOXELS
+from crossdistill.data.io import read_volume
 from crossdistill.engine.checkpoint import load_checkpoint
 from crossdistill.errors import InputError
 from test_io import _sitk_image, _write_dicom_series

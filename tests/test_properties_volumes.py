@@ -20,7 +20,8 @@ import SimpleITK as sitk
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from crossdistill.data.io import MAX_VOXELS, Volume, read_volume
+from crossdistill.data.headers import MAX_VOXELS
+from crossdistill.data.io import Volume, read_volume
 from crossdistill.errors import InputError
 
 EXAMPLES = 100

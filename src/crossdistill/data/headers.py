@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from crossdistill.errors import InputError
 
 HEADER_BYTES = 1 << 16
+MAX_VOXELS = 2**28  # 268 M voxels (1 GiB of float32): anything larger is a broken header
 MAX_DIMENSIONS = 16  # what ITK's readers accept; a volume needs 3 (or 4 with a singleton)
 DATA_FILE_KEYS = ("elementdatafile", "data file", "datafile")
 
@@ -84,3 +87,17 @@ def check_header(path: Path) -> None:
             )
         if data.exists() and not data.is_file():
             raise InputError(path, f"its data file {data.name} is not a regular file; refused")
+
+
+def check_shape(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse shapes that are not 3-D (after dropping trailing 1s), empty or absurdly large."""
+    dims = list(shape)
+    while len(dims) > 3 and dims[-1] == 1:
+        dims.pop()
+    if len(dims) != 3:
+        raise InputError(path, f"expected a 3-D volume, got shape {tuple(shape)}")
+    if min(dims) < 1:
+        what = "negative dimensions" if min(dims) < 0 else "empty volume of shape"
+        raise InputError(path, f"{what} {tuple(shape)} in the header")
+    if int(np.prod(dims, dtype=np.int64)) > MAX_VOXELS:
+        raise InputError(path, f"absurd dimensions {tuple(shape)} in the header")

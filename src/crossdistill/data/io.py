@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,13 +28,13 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
-from crossdistill.data.headers import check_header, data_files
+from crossdistill.data.headers import check_header, check_shape, data_files
+from crossdistill.data.itk_io import read_dicom_series, read_itk_file, short_reason
 from crossdistill.errors import InputError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 ITK_SUFFIXES = (".mhd", ".mha", ".nrrd", ".nhdr")
 VOLUME_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
-MAX_VOXELS = 2**28  # 268 M voxels (1 GiB of float32): anything larger is a broken header
 MAX_CONDITION = 1e8  # of the voxel → world matrix; beyond it the axes are degenerate
 
 
@@ -111,7 +110,7 @@ def read_volume(path: str | Path) -> Volume:
         broken = path.is_symlink()
         raise InputError(path, "broken symbolic link" if broken else "file does not exist")
     if path.is_dir():
-        array, affine = _read_dicom_series(path)
+        array, affine = read_dicom_series(path)
     elif not path.is_file():
         raise InputError(path, "not a regular file (a FIFO, device or socket)")
     else:
@@ -121,7 +120,7 @@ def read_volume(path: str | Path) -> Volume:
         elif suffix in ITK_SUFFIXES or _has_dicom_magic(path):
             if suffix in ITK_SUFFIXES:
                 check_header(path)
-            array, affine = _read_itk(path)
+            array, affine = read_itk_file(path)
         else:
             raise InputError(path, "not a volume (expected .nii.gz, .nii, .mhd, .nrrd or DICOM)")
     return _canonical(array, affine, path)
@@ -153,7 +152,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with _quiet_nibabel():
             image = nib.load(str(path))
             shape = tuple(int(s) for s in image.shape)
-            _check_shape(path, shape)
+            check_shape(path, shape)
             pixdim = _raw_pixdim(path)[: max(0, min(3, len(shape)))]
             if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
                 raise InputError(
@@ -170,110 +169,13 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
             path, "cannot read: the header's dimensions do not fit in memory"
         ) from None
     except Exception as err:  # nibabel raises many types for corrupt files
-        raise InputError(path, f"cannot read NIfTI ({_short(err)})") from None
+        raise InputError(path, f"cannot read NIfTI ({short_reason(err)})") from None
     return array, affine
-
-
-def _read_itk(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import SimpleITK as sitk
-
-    try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        with _quiet_itk():
-            reader.ReadImageInformation()
-            size = tuple(int(s) for s in reader.GetSize())
-            _check_shape(path, size)
-            image = reader.Execute()
-    except InputError:
-        raise
-    except PermissionError:
-        raise InputError(path, "cannot read: permission denied") from None
-    except Exception as err:
-        raise InputError(path, f"cannot read ({_itk_reason(err)})") from None
-    return _from_sitk(image, path)
-
-
-@contextmanager
-def _quiet_itk() -> Iterator[None]:
-    """Silence ITK's own warnings on stderr (e.g. "No Series were found"); we report them."""
-    import SimpleITK as sitk
-
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
-
-
-def _read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    import SimpleITK as sitk
-
-    try:
-        with _quiet_itk():
-            series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    except Exception as err:
-        raise InputError(folder, f"cannot list DICOM series ({_short(err)})") from None
-    if not series:
-        raise InputError(folder, "folder holds no DICOM series")
-    if len(series) > 1:  # refused, not picked: image and mask must come from one known series
-        counts = ", ".join(
-            f"{uid} ({len(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))} files)"
-            for uid in series[:3]
-        )
-        raise InputError(
-            folder,
-            f"folder holds {len(series)} DICOM series ({counts}); give one series per folder",
-        )
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])
-    try:
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(files)
-        with _quiet_itk():
-            image = reader.Execute()
-    except Exception as err:
-        raise InputError(folder, f"cannot read DICOM series ({_itk_reason(err)})") from None
-    return _from_sitk(image, folder)
-
-
-def _from_sitk(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """SimpleITK image → ``(X, Y, Z)`` array and RAS+ affine (ITK stores LPS)."""
-    import SimpleITK as sitk
-
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(path, "expected a scalar volume, got a multi-component (vector) image")
-    dim = image.GetDimension()
-    if dim != 3:
-        raise InputError(path, f"expected a 3-D volume, got {dim}-D")
-    array = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
-    spacing = np.asarray(image.GetSpacing(), dtype=float)
-    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
-        raise InputError(path, f"invalid voxel spacing {spacing.tolist()}")
-    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
-    affine = np.eye(4)
-    affine[:3, :3] = lps_to_ras @ direction @ np.diag(spacing)
-    affine[:3, 3] = lps_to_ras @ np.asarray(image.GetOrigin(), dtype=float)
-    return array, affine
-
-
-def _check_shape(path: Path, shape: tuple[int, ...]) -> None:
-    dims = list(shape)
-    while len(dims) > 3 and dims[-1] == 1:
-        dims.pop()
-    if len(dims) != 3:
-        raise InputError(path, f"expected a 3-D volume, got shape {tuple(shape)}")
-    if min(dims) < 1:
-        what = "negative dimensions" if min(dims) < 0 else "empty volume of shape"
-        raise InputError(path, f"{what} {tuple(shape)} in the header")
-    if int(np.prod(dims, dtype=np.int64)) > MAX_VOXELS:
-        raise InputError(path, f"absurd dimensions {tuple(shape)} in the header")
 
 
 def _canonical(array: np.ndarray, affine: np.ndarray, path: Path) -> Volume:
     source_shape = tuple(int(s) for s in array.shape)
-    _check_shape(path, source_shape)
+    check_shape(path, source_shape)
     array = np.asarray(array).reshape(source_shape[:3])
     # Condition number, not determinant: a matrix scaled up can pass any determinant test
     # and still be degenerate (a found case: columns of 1e-37 and 2e14 in one srow).
@@ -313,14 +215,3 @@ def file_sha256(path: str | Path) -> str:
             if companion.is_file():
                 digest.update(file_sha256(companion).encode())
     return digest.hexdigest()
-
-
-def _itk_reason(err: BaseException) -> str:
-    """The reason in an ITK exception, without its source-file and object-address prefix."""
-    match = re.search(r"ERROR:\s*(?:\w+\(0x[0-9a-fA-F]+\):\s*)?(.*)", str(err), re.S)
-    return _short(match.group(1) if match else err)
-
-
-def _short(err: BaseException | str) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
