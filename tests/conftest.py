@@ -9,10 +9,22 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from crossdistill import cli
 from crossdistill.config import RunConfig, load_config
 from crossdistill.data.prepare import prepare
+
+# Property tests are deterministic: examples from a fixed seed, no example database.
+settings.register_profile(
+    "crossdistill",
+    max_examples=100,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("crossdistill")
 
 
 def write_case(

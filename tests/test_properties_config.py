@@ -1,7 +1,7 @@
 """Property-based: whatever YAML file or ``--set`` override the config loader is given, it
 returns a ``RunConfig`` or raises ``ConfigError`` / ``InputError``, never another exception.
 
-Deterministic: ``derandomize=True`` (examples come from a fixed seed) and no example database.
+Deterministic: the ``crossdistill`` hypothesis profile of ``conftest.py`` (fixed seed, no database).
 """
 
 from __future__ import annotations
@@ -11,20 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from crossdistill.config import RunConfig, load_config
 from crossdistill.errors import ConfigError, InputError
-
-EXAMPLES = 100
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 
 def _schema_paths(model=RunConfig, prefix: str = "") -> list[str]:
@@ -76,7 +67,6 @@ def _load(path: Path | None, overrides: list[str]) -> None:
     assert isinstance(result, RunConfig)
 
 
-@SETTINGS
 @given(document=st.dictionaries(st.sampled_from(PATHS) | KEYS, DOCUMENTS, max_size=6))
 def test_any_yaml_document(folder, document):
     path = folder / "doc.yaml"
@@ -84,7 +74,6 @@ def test_any_yaml_document(folder, document):
     _load(path, [])
 
 
-@SETTINGS
 @given(changes=st.lists(st.tuples(st.sampled_from(PATHS), DOCUMENTS), min_size=1, max_size=4))
 def test_valid_config_with_mutated_fields(folder, changes):
     document = RunConfig().model_dump(mode="json")
@@ -101,7 +90,6 @@ def test_valid_config_with_mutated_fields(folder, changes):
     _load(path, [])
 
 
-@SETTINGS
 @given(text=st.text(max_size=200))
 def test_any_yaml_text(folder, text):
     path = folder / "text.yaml"
@@ -109,7 +97,6 @@ def test_any_yaml_text(folder, text):
     _load(path, [])
 
 
-@SETTINGS
 @given(data=st.binary(max_size=200))
 def test_any_file_bytes(folder, data):
     path = folder / "bytes.yaml"
@@ -117,7 +104,6 @@ def test_any_file_bytes(folder, data):
     _load(path, [])
 
 
-@SETTINGS
 @given(overrides=st.lists(OVERRIDE, max_size=6))
 def test_any_overrides(overrides):
     _load(None, overrides)

@@ -3,7 +3,7 @@ header, a truncated file, a hostile ``.mhd`` header), ``read_volume`` returns a 
 or raises ``InputError``, never another exception, and never allocates a volume larger than
 ``MAX_VOXELS``.
 
-Deterministic: ``derandomize=True`` (examples come from a fixed seed) and no example database.
+Deterministic: the ``crossdistill`` hypothesis profile of ``conftest.py`` (fixed seed, no database).
 """
 
 from __future__ import annotations
@@ -17,21 +17,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from crossdistill.data.headers import MAX_VOXELS
 from crossdistill.data.io import Volume, read_volume
 from crossdistill.errors import InputError
 
-EXAMPLES = 100
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 SUFFIXES = [".nii", ".nii.gz", ".mhd", ".mha", ".nrrd"]
 
 # Offsets of the NIfTI-1 header fields a broken or hostile file gets wrong: (offset, format).
@@ -78,7 +70,6 @@ def _read(path: Path) -> None:
     assert volume.array.ndim == 3 and volume.array.size <= MAX_VOXELS
 
 
-@SETTINGS
 @given(data=st.binary(max_size=600), suffix=st.sampled_from([*SUFFIXES, ".dcm"]))
 def test_random_bytes(folder, data, suffix):
     path = folder / f"random{suffix}"
@@ -90,7 +81,6 @@ def test_random_bytes(folder, data, suffix):
     _read(path)
 
 
-@SETTINGS
 @given(
     fields=st.dictionaries(
         st.sampled_from(sorted(NIFTI_FIELDS)),
@@ -121,7 +111,6 @@ def test_valid_nifti_with_mutated_header_fields(folder, valid_nifti, fields, gz)
     _read(path)
 
 
-@SETTINGS
 @given(flips=st.lists(st.tuples(st.integers(0, 351), st.integers(0, 255)), min_size=1))
 def test_valid_nifti_with_random_header_bytes(folder, valid_nifti, flips):
     raw = bytearray(valid_nifti)
@@ -142,7 +131,6 @@ def valid_files(folder, valid_nifti) -> dict[str, bytes]:
     return out
 
 
-@SETTINGS
 @given(suffix=st.sampled_from([".nii", ".nii.gz", ".mha", ".nrrd"]), cut=st.floats(0, 1))
 def test_truncated_files(folder, valid_files, suffix, cut):
     data = valid_files[suffix]
@@ -163,7 +151,6 @@ MHD_VALUES = {
 }
 
 
-@SETTINGS
 @given(values=st.fixed_dictionaries({}, optional=MHD_VALUES))
 def test_hostile_mhd_headers(folder, values):
     (folder / "data.raw").write_bytes(np.arange(120, dtype=np.int16).tobytes())
