@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from crossdistill.config import dump_config, load_config
+from crossdistill.engine.optim import make_scheduler
 from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce import report, reproduce
 from crossdistill.reproduce.grid import GridOptions, build_grid, student_run, teacher_run
@@ -138,6 +140,29 @@ def test_run_configuration_of_a_spec(tmp_path):
         "saml",
         None,
     )
+
+
+@pytest.mark.parametrize("model", sorted(DEMO_SCALE))
+def test_demo_runs_end_at_the_base_learning_rate(model, tmp_path):
+    """A demo run spans whole learning-rate cycles, so its last weights are not taken at a
+    cycle's peak (300 steps with the paper-style step size of 100 ended at 0.0055)."""
+    base = load_config("demo", ["data.cache=/data/cache"])
+    cfg = spec_config(student_run(model, "UCL", 0, "cross-site"), base, tmp_path, DEMO_SCALE)
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.train.optimizer.lr)
+    scheduler = make_scheduler(optimizer, cfg.train.schedule)
+    lrs = []
+    for _ in range(cfg.train.epochs * cfg.train.steps_per_epoch):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert max(lrs) == pytest.approx(cfg.train.schedule.max_lr, rel=0.05)
+    assert lrs[-1] == pytest.approx(cfg.train.schedule.base_lr)
+
+
+def test_whole_cycles_need_a_cyclic_schedule_of_known_length(tmp_path):
+    base = load_config("demo", ["data.cache=/data/cache", "train.schedule.name=constant"])
+    with pytest.raises(CrossDistillError, match=r"train\.schedule"):
+        spec_config(student_run("enet", "UCL", 0, "cross-site"), base, tmp_path, DEMO_SCALE)
 
 
 def _grid_plan(tmp_path, **changes):

@@ -103,7 +103,7 @@ DISTILLED = tuple(run.key for run in PLAN if run.preset != "none")
 #: (initialisation, order, augmentation).
 SCALE = {
     False: {"unetpp": DEMO_SCALE["unetpp"], "enet": DEMO_SCALE["enet"]},
-    True: {"unetpp": Scale(0.0625, 4), "enet": Scale(0.5, 4)},
+    True: {"unetpp": Scale(0.0625, 4, lr_cycles=1), "enet": Scale(0.5, 4, lr_cycles=1)},
 }
 #: In-plane size of the cached slices: the quick demo trains on 64² slices (4× cheaper).
 CACHE_SIZE = {False: 128, True: 64}

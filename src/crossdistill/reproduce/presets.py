@@ -3,7 +3,8 @@
 
 A preset names the packaged run configuration every run starts from (``configs/paper.yaml``,
 ``configs/demo.yaml``), the in-plane size of the cache it prepares, and per network its
-width multiplier and number of epochs. The demo scale of UNet++ and ENet is the one
+width multiplier, number of epochs and, for short runs, how many whole learning-rate cycles
+the run spans. The demo scale of UNet++ and ENet is the one
 ``crossdistill demo`` uses; the other three networks get widths of about the same cost per
 step at 128² (0.03–0.3 GFLOPs a slice).
 """
@@ -18,10 +19,16 @@ from crossdistill.errors import CrossDistillError
 
 @dataclass(frozen=True)
 class Scale:
-    """A network's size and training length in a preset."""
+    """A network's size and training length in a preset.
+
+    ``lr_cycles``: the number of whole CyclicLR cycles the run spans, so that it ends at the
+    base learning rate: step size = epochs × steps_per_epoch / (2 · lr_cycles). ``None`` keeps
+    the configuration's step size (the paper's 2000 iterations, whatever the run's length).
+    """
 
     width: float
     epochs: int
+    lr_cycles: int | None = None
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,11 @@ class GridPreset:
 
 DEMO_SCALE = MappingProxyType(
     {
-        "unetpp": Scale(0.0625, 8),
-        "deeplabv3plus": Scale(0.0625, 8),
-        "enet": Scale(0.5, 12),
-        "espnet": Scale(1.0, 12),
-        "erfnet": Scale(0.25, 12),
+        "unetpp": Scale(0.0625, 8, lr_cycles=1),
+        "deeplabv3plus": Scale(0.0625, 8, lr_cycles=1),
+        "enet": Scale(0.5, 12, lr_cycles=1),
+        "espnet": Scale(1.0, 12, lr_cycles=1),
+        "erfnet": Scale(0.25, 12, lr_cycles=1),
     }
 )
 PAPER_SCALE = MappingProxyType({name: Scale(1.0, 100) for name in DEMO_SCALE})

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from crossdistill import api
 from crossdistill.config import RunConfig, apply_overrides
 from crossdistill.engine.fit import LAST
+from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce.grid import RunSpec
 from crossdistill.reproduce.presets import Scale
 
@@ -49,6 +50,8 @@ def run_config(
     raw.update({"name": name, "output": output, "role": role, "protocol": protocol})
     raw["model"] = {**raw["model"], "name": model, "width": scale.width}
     raw["train"] = {**raw["train"], "epochs": scale.epochs, "method": method}
+    if scale.lr_cycles is not None:
+        raw["train"]["schedule"] = cycle_schedule(raw["train"], scale)
     raw["distill"] = {
         "preset": preset,
         "teacher": str(teacher) if teacher is not None else None,
@@ -59,6 +62,19 @@ def run_config(
             json.loads(RunConfig.model_validate(raw).model_dump_json()), list(overrides)
         )
     return RunConfig.model_validate(raw)
+
+
+def cycle_schedule(train: dict[str, Any], scale: Scale) -> dict[str, Any]:
+    """The cyclic schedule of ``train`` with its step size set so that the run's
+    ``scale.epochs × steps_per_epoch`` iterations are ``scale.lr_cycles`` whole cycles."""
+    schedule, steps = dict(train["schedule"]), train.get("steps_per_epoch")
+    if schedule.get("name") != "cyclic" or not steps:
+        raise CrossDistillError(
+            "train.schedule: a preset with whole learning-rate cycles needs the cyclic "
+            "schedule and train.steps_per_epoch"
+        )
+    schedule["step_size"] = max(1, scale.epochs * steps // (2 * scale.lr_cycles))
+    return schedule
 
 
 def spec_config(
