@@ -12,7 +12,11 @@ student step on the same batch.
 Every timed case is warmed up, then the cases are timed **round-robin** — one run of each
 case per round, ``repeats`` rounds — and each figure is the median over rounds. Load from
 other processes thus hits all cases alike, and ratios between figures hold on a noisy
-machine even when the absolute times move.
+machine even when the absolute times move. Before each timed run the benchmark pauses
+``SETTLE_S``: after a run, ONNX Runtime's and OpenMP's worker threads spin-wait for more work
+for a while, and a case timed straight after another engine's run shares the cores with them
+(ENet in PyTorch at 384², 2 threads: 90 ms right after an ONNX Runtime run, 52–55 ms after a
+50 ms pause, 52 ms in a process without ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from crossdistill.models import count_flops, count_parameters, create_model
 from crossdistill.models.registry import STUDENTS, canonical_name, list_models
 
 SIDE_MULTIPLE = 32
+#: Pause (seconds) before each timed run, so the previous case's spinning threads are idle.
+SETTLE_S = 0.05
 
 
 @dataclass
@@ -86,6 +92,7 @@ def _time_round_robin(cases: dict[str, Case], warmup: int, repeats: int, advance
     times: dict[str, list[float]] = {key: [] for key in cases}
     for round_ in range(repeats):
         for key, case in cases.items():
+            time.sleep(SETTLE_S)
             start = time.perf_counter()
             case()
             times[key].append((time.perf_counter() - start) * 1e3)

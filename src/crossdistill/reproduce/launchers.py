@@ -134,6 +134,23 @@ def limit_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _exit_when_orphaned(parent: int, every_s: float) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)  # the grid process is gone: the run resumes from its last checkpoint later
+
+
+def init_worker(threads: int, parent: int, every_s: float = 1.0) -> None:
+    """Set up a worker process: ``threads`` torch threads, and exit within ``every_s`` seconds
+    of the grid process ``parent`` dying (killed, or stopped by a signal that skips its
+    clean-up), instead of training on unobserved and holding the run's lock."""
+    import threading
+
+    limit_torch_threads(threads)
+    watch = threading.Thread(target=_exit_when_orphaned, args=(parent, every_s), daemon=True)
+    watch.start()
+
+
 class ProcessPoolLauncher(_FutureLauncher):
     """Up to ``jobs`` runs at once, each in its own (spawned) process with
     ``cpu_count // jobs`` torch threads unless ``threads`` is given."""
@@ -144,8 +161,8 @@ class ProcessPoolLauncher(_FutureLauncher):
         self._pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=limit_torch_threads,
-            initargs=(threads,),
+            initializer=init_worker,
+            initargs=(threads, os.getpid()),
         )
 
     def submit(self, job: Job) -> Future:
