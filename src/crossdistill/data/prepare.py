@@ -12,7 +12,6 @@ running ``prepare`` again on unchanged input reuses it; any change rebuilds it.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -22,13 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from crossdistill.data.cache import CACHE_VERSION, INDEX_FILE, SPLITS_FILE, Cache
-from crossdistill.data.cases import Case, CaseFiles, find_sites, load_case
+from crossdistill.data.cache_case import write_case
+from crossdistill.data.cases import CaseFiles, find_sites, load_case
 from crossdistill.data.containment import contained_cases
 from crossdistill.data.io import file_sha256
-from crossdistill.data.preprocess import mask_to_network, volume_to_network
 from crossdistill.data.sites import site_info
 from crossdistill.data.splits import make_splits
 from crossdistill.errors import CrossDistillError, InputError
@@ -175,7 +172,7 @@ def _build(
             while stem in used_names:
                 stem += "_"
             used_names.add(stem)
-            entries.append(_write_case(case, size, staging, stem, data_dir, hashes))
+            entries.append(write_case(case, size, staging, stem, data_dir, hashes))
     kept_sites = sorted({e["site"] for e in entries}, key=list(sites).index)
     if not entries:
         raise InputError(data_dir, "no valid case to prepare")
@@ -193,54 +190,6 @@ def _site_record(site: str, entries: list[dict]) -> dict:
     info = site_info(site)
     cases = [e["case"] for e in entries if e["site"] == site]
     return {"label": info.label, "name": info.name, "source": info.source, "cases": cases}
-
-
-def _write_case(
-    case: Case, size: int, staging: Path, stem: str, data_dir: Path, hashes: dict
-) -> dict:
-    image = volume_to_network(case.image, size).astype(np.float16)
-    mask = mask_to_network(case.mask, size)
-    (staging / stem).parent.mkdir(parents=True, exist_ok=True)
-    _save_array(staging / f"{stem}_image.npy", image)
-    _save_array(staging / f"{stem}_mask.npy", mask)
-    sx, sy, _ = case.spacing
-    x, y, z = case.image.shape
-    per_slice = case.mask.reshape(-1, z).sum(axis=0)
-    return {
-        "site": case.site,
-        "case": case.case_id,
-        "image": f"{stem}_image.npy",
-        "mask": f"{stem}_mask.npy",
-        "num_slices": int(z),
-        "shape": [int(x), int(y), int(z)],
-        "source_shape": list(case.source_shape),
-        "spacing": [float(s) for s in case.spacing],
-        "slice_spacing": [sy * y / size, sx * x / size],
-        "affine": np.asarray(case.affine).round(6).tolist(),
-        "foreground": [int(v > 0) for v in per_slice],
-        "foreground_voxels": int(per_slice.sum()),
-        "labels": case.labels,
-        "source": {
-            "image": str(case.image_path.relative_to(data_dir)),
-            "mask": str(case.mask_path.relative_to(data_dir)),
-            "image_sha256": hashes.get(case.image_path),
-            "mask_sha256": hashes.get(case.mask_path),
-        },
-    }
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    """``np.save``, with the file's name in the error (numpy's write errors carry none; a
-    short write, numpy's "N requested and M written", is a full disk when little is free)."""
-    try:
-        np.save(path, array)
-    except OSError as err:
-        code, reason = err.errno, err.strerror or str(err)
-        if code is None:
-            full = shutil.disk_usage(path.parent).free < array.nbytes
-            code = errno.ENOSPC if full else errno.EIO
-            reason = f"No space left on device: {reason}" if full else reason
-        raise OSError(code, reason, str(path)) from None
 
 
 def _commit(staging: Path, out: Path, index: dict) -> None:
