@@ -27,7 +27,7 @@ from crossdistill.reproduce.launchers import (
 from crossdistill.reproduce.presets import DEMO_SCALE, Scale
 from crossdistill.reproduce.record import add_invocation
 from crossdistill.reproduce.runner import plan_runs, run_grid
-from crossdistill.reproduce.runs import spec_config
+from crossdistill.reproduce.runs import config_digest, spec_config
 from crossdistill.reproduce.table1 import table1_rows, write_table1
 
 STUDENTS = ("enet", "espnet", "erfnet")
@@ -292,6 +292,29 @@ def test_table_from_stored_summaries(tmp_path, run_cli):
     csv_lines = (tmp_path / "table2.csv").read_text(encoding="utf-8").splitlines()
     assert "enet,none,w/o,UCL,S4,2,0.7500,0.0707,0.7820,-0.0320,,0;1,0.7000;0.8000" in csv_lines
     assert (tmp_path / "table2_dice.png").stat().st_size > 0
+
+
+def test_report_leaves_out_runs_trained_with_other_settings(tmp_path, run_cli):
+    """A finished run whose config.yaml is not the one the grid last asked for (the preset
+    changed since) is not reported as the grid's result."""
+    base = load_config("demo", ["data.cache=/data/cache"])
+    runs = tmp_path / "runs"
+    options = GridOptions(2, ("UCL",), (0,), students=("enet",), teachers=("deeplabv3plus",))
+    planned = plan_runs(build_grid(options).runs, base, runs, dict(DEMO_SCALE))
+    add_invocation(tmp_path, options, "demo", {p.spec.id: config_digest(p.config) for p in planned})
+    for p in planned:
+        _fake_summary(runs / p.spec.id, 0.8 if p.spec.role == "teacher" else 0.7)
+        cfg = p.config
+        if p.spec.leaf == "enet-wo":  # trained before the schedule changed
+            cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 3})})
+        dump_config(cfg, runs / p.spec.id / "config.yaml")
+    code, _out, err = run_cli("report", tmp_path)
+    assert code == 0, err
+    md = (tmp_path / "table2.md").read_text(encoding="utf-8")
+    assert "Left out: 1 finished run(s) whose configuration is not the one" in md
+    assert "UCL/seed0/enet-wo" in md
+    assert "| w/o | – | – |" in md
+    assert "| DeepLabV3+ teacher | 0.800 (paper 0.874, -0.074) |" in md
 
 
 def test_table1_written_and_rebuilt(tmp_path):

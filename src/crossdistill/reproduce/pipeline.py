@@ -27,6 +27,7 @@ from crossdistill.reproduce.presets import get_preset
 from crossdistill.reproduce.record import RUNS, add_invocation, check_preset
 from crossdistill.reproduce.report import write_table
 from crossdistill.reproduce.runner import describe, plan_runs, run_grid
+from crossdistill.reproduce.runs import config_digest
 from crossdistill.reproduce.table1 import table1_rows, write_table1
 
 
@@ -118,7 +119,8 @@ def reproduce(
     if dry_run:
         echo(describe(planned))
         return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}
-    record = add_invocation(out, options, grid_preset.name)
+    digests = {p.spec.id: config_digest(p.config) for p in planned}
+    record = add_invocation(out, options, grid_preset.name, digests)
     with make_launcher(launcher, jobs, **launcher_options) as runner:
         if runner.description:
             echo(runner.description)

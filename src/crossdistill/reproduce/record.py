@@ -4,7 +4,10 @@
 ``table4-recommended`` …) holds the table, the preset and the list of
 :class:`~crossdistill.reproduce.grid.GridOptions` given so far. A table is the union of their
 cells, so ``--seeds 1`` over all sites and then ``--sites S4 --seeds 3`` into the same folder
-make one table with three seeds at S4. The runs are found by id under ``OUT/runs``.
+make one table with three seeds at S4. The runs are found by id under ``OUT/runs``, and
+``configs`` maps each run id to the digest of the configuration the last invocation asked
+for (:func:`~crossdistill.reproduce.runs.config_digest`), so that a report can tell a
+finished run from one left over from other settings.
 """
 
 from __future__ import annotations
@@ -56,11 +59,16 @@ def check_preset(out: Path, preset: str) -> None:
             )
 
 
-def add_invocation(out: Path, options: GridOptions, preset: str) -> Path:
-    """Record ``options`` in ``out``'s grid file of this table (created if needed)."""
+def add_invocation(
+    out: Path, options: GridOptions, preset: str, configs: dict[str, str] | None = None
+) -> Path:
+    """Record ``options`` in ``out``'s grid file of this table (created if needed), with the
+    configuration digests of its runs (``configs``: run id → digest; they replace earlier
+    digests of the same runs)."""
     check_preset(out, preset)
     path = out / (table_stem(options.table, options.protocol, options.method) + SUFFIX)
-    invocations = read_record(path)["invocations"] if path.is_file() else []
+    previous = read_record(path) if path.is_file() else {"invocations": [], "configs": {}}
+    invocations = previous["invocations"]
     if options not in invocations:
         invocations.append(options)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +77,7 @@ def add_invocation(out: Path, options: GridOptions, preset: str) -> Path:
         "preset": preset,
         "runs": RUNS,
         "invocations": [asdict(o) for o in invocations],
+        "configs": {**previous.get("configs", {}), **(configs or {})},
     }
     path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     return path

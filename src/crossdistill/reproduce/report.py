@@ -23,6 +23,7 @@ from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.reproduce.figures import plot_dice_bars, plot_heatmap, plot_overlays
 from crossdistill.reproduce.record import SUFFIX, read_record, record_cells
 from crossdistill.reproduce.runner import load_summaries
+from crossdistill.reproduce.runs import config_digest, stored_config
 from crossdistill.reproduce.table1 import write_table1
 from crossdistill.reproduce.tables import aggregate, render_csv, render_markdown
 
@@ -33,7 +34,24 @@ _TITLES = {
 }
 
 
-def _header(record: dict, cells, summaries: dict) -> list[str]:
+def current_summaries(runs_dir: Path, record: dict, ids: list[str]) -> tuple[dict, list[str]]:
+    """The summaries of ``ids`` whose run folder holds the configuration the grid last asked
+    for (``record["configs"]``; a record without digests trusts every summary), and the ids
+    of finished runs left out because their configuration differs (stale results)."""
+    summaries = load_summaries(runs_dir, ids)
+    wanted = record.get("configs") or {}
+    stale = []
+    for run_id in list(summaries):
+        if run_id not in wanted:
+            continue
+        stored = stored_config(runs_dir / run_id)
+        if stored is None or config_digest(stored) != wanted[run_id]:
+            stale.append(run_id)
+            del summaries[run_id]
+    return summaries, stale
+
+
+def _header(record: dict, cells, summaries: dict, stale: list[str]) -> list[str]:
     first = record["invocations"][0]
     runs = {c.run.id for c in cells}
     seeds: dict[str, set[int]] = {}
@@ -45,7 +63,7 @@ def _header(record: dict, cells, summaries: dict) -> list[str]:
         if first.method == "paper"
         else f"`{first.method}` (beside it, the paper's value for its own method)"
     )
-    return [
+    lines = [
         f"# {_TITLES[record['table']]}",
         "",
         f"Preset `{record['preset']}`, protocol `{first.protocol}`, method {method}. "
@@ -56,6 +74,15 @@ def _header(record: dict, cells, summaries: dict) -> list[str]:
         "",
         f"Seeds per site: {counts}. Runs finished: {len(runs & set(summaries))} of {len(runs)}.",
     ]
+    if stale:
+        shown = ", ".join(sorted(stale)[:3]) + (" …" if len(stale) > 3 else "")
+        lines += [
+            "",
+            f"**Left out: {len(stale)} finished run(s) whose configuration is not the one this "
+            f"grid last asked for** ({shown}); running the same `reproduce` command again "
+            "trains them with it.",
+        ]
+    return lines
 
 
 def write_table(out: Path, record_path: Path, overlays: bool = True) -> list[Path]:
@@ -64,12 +91,12 @@ def write_table(out: Path, record_path: Path, overlays: bool = True) -> list[Pat
     stem = record_path.name[: -len(SUFFIX)]
     runs_dir = out / record.get("runs", "runs")
     cells = record_cells(record)
-    summaries = load_summaries(runs_dir, [c.run.id for c in cells])
+    summaries, stale = current_summaries(runs_dir, record, [c.run.id for c in cells])
     entries = aggregate(record["table"], cells, summaries)
     first = record["invocations"][0]
     written = [out / f"{stem}.{ext}" for ext in ("md", "csv", "json")]
     written[0].write_text(
-        render_markdown(record["table"], entries, _header(record, cells, summaries)),
+        render_markdown(record["table"], entries, _header(record, cells, summaries, stale)),
         encoding="utf-8",
     )
     written[1].write_text(render_csv(entries), encoding="utf-8")
@@ -93,9 +120,10 @@ def write_table(out: Path, record_path: Path, overlays: bool = True) -> list[Pat
     if record["table"] == 3:
         written.append(plot_heatmap(entries, out / f"{stem}_heatmap.png", title))
     if overlays:
-        for block in dict.fromkeys(c.block for c in cells if c.block != "teachers"):
+        shown = [c for c in cells if c.run.id in summaries]
+        for block in dict.fromkeys(c.block for c in shown if c.block != "teachers"):
             path = plot_overlays(
-                [c for c in cells if c.block == block],
+                [c for c in shown if c.block == block],
                 runs_dir,
                 out / f"{stem}_overlay_{block}.png",
                 f"{stem}, {block}",

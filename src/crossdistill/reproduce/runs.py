@@ -10,6 +10,7 @@ folder is removed and the run starts again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -110,15 +111,26 @@ def run_dir(cfg: RunConfig) -> Path:
     return Path(cfg.output) / cfg.name
 
 
-def same_config(folder: Path, cfg: RunConfig) -> bool:
-    """Whether ``folder/config.yaml`` holds ``cfg``."""
+def stored_config(folder: Path) -> RunConfig | None:
+    """The validated ``folder/config.yaml``, or ``None`` when it is missing or invalid."""
     try:
-        stored = RunConfig.model_validate(
+        return RunConfig.model_validate(
             yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
         )
     except (OSError, yaml.YAMLError, ValidationError, TypeError):
-        return False
-    return stored.model_dump(mode="json") == cfg.model_dump(mode="json")
+        return None
+
+
+def same_config(folder: Path, cfg: RunConfig) -> bool:
+    """Whether ``folder/config.yaml`` holds ``cfg``."""
+    stored = stored_config(folder)
+    return stored is not None and stored.model_dump(mode="json") == cfg.model_dump(mode="json")
+
+
+def config_digest(cfg: RunConfig) -> str:
+    """SHA-256 of the configuration's canonical JSON (validated, keys sorted)."""
+    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def run_state(cfg: RunConfig) -> tuple[str, str]:
