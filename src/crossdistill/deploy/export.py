@@ -4,7 +4,7 @@ The exported graph maps ``image`` ``(N, C, size, size)`` float32 (dynamic ``N``)
 ``(N, num_classes, size, size)``; the networks' :class:`~crossdistill.models.output.SegOutput`
 is reduced to its logits by :class:`LogitsOnly`. The network is exported in eval mode, so
 batch norm uses its running statistics and is folded into the preceding convolution, and
-constant sub-graphs are folded; ONNX graphs then get the exact rewrites of
+constant sub-graphs are folded; ONNX graphs then get the value-keeping rewrites of
 :mod:`crossdistill.deploy.onnx_rewrite` (PReLU, max-pool indices), which ONNX Runtime runs
 faster. The metadata contract is :mod:`crossdistill.deploy.metadata`.
 
