@@ -33,7 +33,7 @@ def plot_dice_bars(entries: list[Entry], out: Path, title: str, table: int = 2) 
     blocks = list(dict.fromkeys(e.block for e in entries))
     sites = list(dict.fromkeys(e.site for e in entries))
     fig, axes = plt.subplots(
-        len(blocks), 1, figsize=(1.6 * len(sites) + 3, 3.6 * len(blocks)), squeeze=False
+        len(blocks), 1, figsize=(1.6 * len(sites) + 4.5, 3.6 * len(blocks)), squeeze=False
     )
     for ax, block in zip(axes[:, 0], blocks, strict=True):
         rows = list(dict.fromkeys((e.row, e.label) for e in entries if e.block == block))
@@ -59,7 +59,7 @@ def plot_dice_bars(entries: list[Entry], out: Path, title: str, table: int = 2) 
             ax.scatter(x, papers, marker="D", s=14, color="black", zorder=3)
         ax.set_xticks(range(len(sites)), _site_names(sites))
         ax.set(ylabel="3-D Dice", ylim=(0, 1), title=block_title(table, block))
-        ax.legend(fontsize=7, ncol=min(len(rows), 5), loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
     fig.suptitle(f"{title}\nbars: ours (mean ± std over seeds); black diamonds: the paper")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
