@@ -23,7 +23,7 @@ from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.reproduce.figures import plot_dice_bars, plot_heatmap, plot_overlays
 from crossdistill.reproduce.record import SUFFIX, read_record, record_cells
 from crossdistill.reproduce.runner import load_summaries
-from crossdistill.reproduce.runs import config_digest, stored_config
+from crossdistill.reproduce.runs import holds_config
 from crossdistill.reproduce.table1 import write_table1
 from crossdistill.reproduce.tables import aggregate, render_csv, render_markdown
 
@@ -44,8 +44,7 @@ def current_summaries(runs_dir: Path, record: dict, ids: list[str]) -> tuple[dic
     for run_id in list(summaries):
         if run_id not in wanted:
             continue
-        stored = stored_config(runs_dir / run_id)
-        if stored is None or config_digest(stored) != wanted[run_id]:
+        if not holds_config(runs_dir / run_id, wanted[run_id]):
             stale.append(run_id)
             del summaries[run_id]
     return summaries, stale

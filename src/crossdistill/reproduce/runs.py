@@ -121,16 +121,21 @@ def stored_config(folder: Path) -> RunConfig | None:
         return None
 
 
-def same_config(folder: Path, cfg: RunConfig) -> bool:
-    """Whether ``folder/config.yaml`` holds ``cfg``."""
-    stored = stored_config(folder)
-    return stored is not None and stored.model_dump(mode="json") == cfg.model_dump(mode="json")
-
-
 def config_digest(cfg: RunConfig) -> str:
     """SHA-256 of the configuration's canonical JSON (validated, keys sorted)."""
     text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def holds_config(folder: Path, digest: str) -> bool:
+    """Whether ``folder/config.yaml`` is the configuration whose digest is ``digest``."""
+    stored = stored_config(folder)
+    return stored is not None and config_digest(stored) == digest
+
+
+def same_config(folder: Path, cfg: RunConfig) -> bool:
+    """Whether ``folder/config.yaml`` holds ``cfg``."""
+    return holds_config(folder, config_digest(cfg))
 
 
 def run_state(cfg: RunConfig) -> tuple[str, str]:
