@@ -41,10 +41,13 @@ def test_results_table_and_verdicts():
     assert "teacher_reliability" not in results["student_wo"]
     assert results["train_seconds"] == 70.0
     table = render_table(results)
-    assert "lowered Dice by -0.700" in table
-    assert "left Dice unchanged (+0.003)" in table
+    assert "ENet w/ (ours), cross-site: -0.700 Dice against w/o (this one seed)." in table
+    assert "(recommended), cross-site: +0.050 Dice against w/o (this one seed)." in table
+    assert "One seed decides nothing" in table and "raised" not in table
     assert "+0.100 Dice" in table  # in-domain against w/o
-    assert "(recommended), cross-site: distillation raised Dice by +0.050" in table
+    assert "Quick mode" not in table
+    quick = render_table(demo_results(summaries, "UCL", seed=3, quick=True, seconds=5.0))
+    assert "Quick mode shows the pipeline running" in quick
     report = render_report(results, Path("out/runs/UCL-seed3"), Path("out"))
     assert "| student_w | aam | 2.0000 | 0.8000 | 2.2000 | 0.9000 |" in report
     assert "runs/UCL-seed3/student_w/overlay.png" in report

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from crossdistill.config import RunConfig, dump_config, protocol_sites
@@ -21,8 +22,13 @@ from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sites import resolve_site
 from crossdistill.dg import create_objective, method_names
 from crossdistill.distill import preset_terms
+from crossdistill.distill.controls import build_control
 from crossdistill.engine import distributed, global_batch
-from crossdistill.engine.cached_teacher import check_teacher_cache, use_teacher_cache
+from crossdistill.engine.cached_teacher import (
+    TeacherCachedDataset,
+    check_teacher_cache,
+    use_teacher_cache,
+)
 from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
@@ -32,6 +38,7 @@ from crossdistill.engine.sharding import check_shardable
 from crossdistill.errors import ConfigError, CrossDistillError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
+from crossdistill.eval.metrics import largest_component
 from crossdistill.models import create_model
 
 
@@ -108,6 +115,12 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     teacher = teacher_meta = None
     if terms or config.distill.teacher is not None:
         teacher, teacher_meta = _load_teacher(config, spec, device)
+    dataset = SliceDataset(
+        cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
+    )
+    control = None
+    if config.distill.control is not None:
+        teacher, control = _control_teacher(config, teacher, teacher_meta, dataset, device)
     objective = create_objective(
         config.train.method,
         student,
@@ -124,9 +137,6 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     if distributed.is_main():  # under torchrun only rank 0 writes
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_config(config, run_dir / "config.yaml")
-    dataset = SliceDataset(
-        cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
-    )
     optimizer = make_optimizer(objective.trainable_parameters(), config.train.optimizer)
     scheduler = make_scheduler(optimizer, config.train.schedule)
     meta = {
@@ -151,6 +161,7 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
             Precision(precision, device, channels_last),
             config.train.batch_size,
             progress,
+            control,
         )
     options = FitOptions(
         epochs=config.train.epochs,
@@ -212,8 +223,10 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     if teacher is not None:
         summary["teacher"] = str(checkpoint_path(config.distill.teacher))
         summary["teacher_model"] = teacher_meta["model"]
+        if control is not None:
+            summary["control"] = control
         summary["teacher_reliability"] = teacher_reliability(
-            teacher, cache, train_sites, config.data.channels
+            teacher, cache, train_sites, config.data.channels, stored=dataset
         )
     _write_json(run_dir / "summary.json", summary)
     plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", title=config.name)
@@ -231,9 +244,51 @@ def teacher_cache_root(config: RunConfig) -> Path:
     return Path(config.output) / ".teacher-cache" if value is True else Path(value)
 
 
-def teacher_reliability(teacher, cache: Cache, sites: list[str], channels: int) -> dict:
-    """The teacher's Dice on the student's training images (where it teaches)."""
-    result = evaluate_model(teacher, cache, sites, "train", channels)
+def _control_teacher(config: RunConfig, teacher, teacher_meta: dict, dataset, device: str):
+    """The control of ``distill.control`` in place of the trained ``teacher``, and what it
+    is (``distill.controls``): the teacher run's architecture at its seed's initialisation."""
+    if teacher is None:
+        raise ConfigError("distill.control", "a control replaces a teacher: set distill.teacher")
+    seed = (teacher_meta.get("config") or {}).get("seed")
+    if not isinstance(seed, int):
+        raise CrossDistillError(
+            f"{checkpoint_path(config.distill.teacher)}: the checkpoint does not record the "
+            "teacher's seed (meta.config.seed), which distill.control needs"
+        )
+    return build_control(
+        config.distill.control,
+        teacher,
+        teacher_meta["model"],
+        seed,
+        dataset.unaugmented(),
+        config.distill.control_epsilon,
+        device,
+    )
+
+
+def teacher_reliability(
+    teacher, cache: Cache, sites: list[str], channels: int, stored=None
+) -> dict:
+    """The teacher's Dice on the student's training images (where it teaches).
+
+    ``stored``: the training dataset; when it carries the teacher-output cache the stored
+    logits are evaluated (same values within float16 rounding, no teacher run), and a
+    control teacher built from the labels is given each volume's mask.
+    """
+    segment = None
+    if isinstance(stored, TeacherCachedDataset):
+
+        def segment(volume):
+            logits = stored.case_logits(volume.case.site, volume.case.case_id)
+            return largest_component((logits.float().argmax(1) > 0).numpy().astype(np.uint8))
+
+    elif getattr(teacher, "needs_masks", False):
+
+        def segment(volume):
+            logits = teacher.smoothed_logits(torch.from_numpy(np.asarray(volume.mask)))
+            return largest_component((logits.argmax(1) > 0).numpy().astype(np.uint8))
+
+    result = evaluate_model(teacher, cache, sites, "train", channels, segment=segment)
     return {
         "dice": result["overall"]["dice"],
         "per_site": {site: record["dice"]["mean"] for site, record in result["sites"].items()},

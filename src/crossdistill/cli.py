@@ -6,6 +6,7 @@ and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -450,10 +451,91 @@ def reproduce(
 
 
 @app.command()
+def compare(
+    targets: Annotated[
+        list[str] | None,
+        typer.Option("--targets", help="Target sites (S4, UCL or folder); default all sites."),
+    ] = None,
+    student: Annotated[str, typer.Option(help="The student network.")] = "enet",
+    teacher: Annotated[str, typer.Option(help="The teacher network.")] = "deeplabv3plus",
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Arms, comma-separated: distillation presets (ours, recommended, kmm+lm, ...), "
+            "each optionally @untrained or @ground-truth; w/o (none) is always included."
+        ),
+    ] = "none,ours,recommended",
+    controls: Annotated[
+        str | None,
+        typer.Option(help="Controls applied to every method: untrained, ground-truth."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Paired seeds 0 … N-1 (5 or more for a claim).")] = 5,
+    protocol: Annotated[str, typer.Option(help="cross-site or leave-one-site-out.")] = "cross-site",
+    preset: Annotated[
+        str | None,
+        typer.Option(help="study (CPU, default without --data), demo, or paper (default with it)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="A prepared cache or a folder of sites.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Comparison folder (runs and report).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Runs trained at once.")] = None,
+    launcher: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster: auto or HOST:PORT.")] = None,
+    cpus_per_run: Annotated[int | None, typer.Option(help="Ray: CPUs per run.")] = None,
+    metric: Annotated[
+        str, typer.Option(help="Reported: val (for choosing), test, or both.")
+    ] = "both",
+    set_: SetOption = None,
+    max_runs: Annotated[
+        int | None, typer.Option(help="Start at most N runs now; the next call goes on.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each run's state; train nothing.")
+    ] = False,
+) -> None:
+    """Paired seeds, controls and 95 % CIs: does a method beat w/o, and is it the teacher?"""
+    from crossdistill.compare import compare as run_compare
+
+    run_compare(
+        _split_names(targets),
+        student=student,
+        teacher=teacher,
+        methods=_split_names([methods]) or [],
+        controls=_split_names([controls]) if controls else [],
+        seeds=seeds,
+        protocol=protocol,
+        preset=preset,
+        data=data,
+        out=out,
+        jobs=jobs,
+        launcher=launcher,
+        launcher_options={"address": address, "cpus_per_run": cpus_per_run},
+        overrides=list(set_ or []),
+        max_runs=max_runs,
+        dry_run=dry_run,
+        metrics=("val", "test") if metric == "both" else (metric,),
+        command="crossdistill " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        echo=_echo,
+    )
+
+
+@app.command()
 def report(
-    path: Annotated[Path, typer.Argument(help="A run folder or a `reproduce --out` folder.")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="A run folder, or a `reproduce --out` or `compare --out` folder."),
+    ],
 ) -> None:
     """Rebuild tables and figures from stored results (no training)."""
+    from crossdistill.compare.pipeline import PLAN
+
+    if (path / PLAN).is_file():  # a `compare --out` folder
+        from crossdistill.compare import read_plan, write_comparison
+
+        for file in write_comparison(path, read_plan(path)):
+            _echo(f"wrote {file}")
+        return
     from crossdistill.reproduce import report as run_report
 
     run_report(path, echo=_echo)

@@ -99,6 +99,10 @@ class DistillConfig(_Strict):
     terms: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-term overrides
     # run the teacher once and reuse its outputs: true (OUTPUT/.teacher-cache) or a folder
     teacher_cache: bool | Path = False
+    # a control in place of the trained teacher (distill.controls): untrained or ground-truth
+    control: Literal["untrained", "ground-truth"] | None = None
+    # ground-truth control's label smoothing; None: matched to the teacher's mean confidence
+    control_epsilon: float | None = Field(None, gt=0, lt=0.5)
 
 
 class EvalConfig(_Strict):

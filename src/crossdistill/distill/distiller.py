@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from crossdistill.distill.controls import teacher_output
 from crossdistill.distill.terms import DistillTerm, GateKey, build_distill_term
 from crossdistill.errors import ConfigError
 from crossdistill.losses.segmentation import segmentation_loss
@@ -141,12 +142,13 @@ class Distiller(nn.Module):
         yield from self.kd_terms.parameters()
 
     @torch.no_grad()
-    def teacher_forward(self, images: Tensor) -> SegOutput:
-        """The teacher's output on ``images`` (eval mode, no gradient)."""
+    def teacher_forward(self, images: Tensor, masks: Tensor | None = None) -> SegOutput:
+        """The teacher's output on ``images`` (eval mode, no gradient); a control teacher
+        built from the labels (``distill.controls``) also gets ``masks``."""
         if self.teacher is None:
             raise RuntimeError("this distiller has no teacher")
         self.teacher.eval()
-        return self.teacher(images)
+        return teacher_output(self.teacher, images, masks)
 
     def forward(
         self,
@@ -171,7 +173,7 @@ class Distiller(nn.Module):
         weighted: dict[str, Tensor] = {SEG: seg}
         if len(self.kd_terms):
             if teacher_outputs is None:
-                teacher_outputs = self.teacher_forward(images)
+                teacher_outputs = self.teacher_forward(images, masks)
             teacher_outputs = SegOutput(
                 teacher_outputs.logits.detach(),
                 {k: v.detach() for k, v in teacher_outputs.features.items()},

@@ -62,6 +62,18 @@ class TeacherCachedDataset(Dataset):
         item[TEACHER] = self.outputs.item(index)
         return item
 
+    def case_logits(self, site: str, case_id: str) -> torch.Tensor:
+        """The stored teacher logits of one whole case, ``(Z, K, S, S)`` float16, slices in
+        order (items are case-major, see ``SliceDataset``)."""
+        start = 0
+        for case in self.dataset.cases:
+            if (case.site, case.case_id) == (site, case_id):
+                return torch.stack(
+                    [self.outputs.item(start + z)[LOGITS] for z in range(case.num_slices)]
+                )
+            start += case.num_slices
+        raise KeyError(f"{site}/{case_id} is not among the cached items")
+
     def __getattr__(self, name: str) -> Any:
         if name in ("dataset", "outputs"):  # not set yet (unpickling): no recursion
             raise AttributeError(name)
@@ -120,15 +132,17 @@ def use_teacher_cache(
     precision: Precision,
     batch_size: int,
     progress: bool = True,
+    control: dict[str, Any] | None = None,
 ) -> tuple[TeacherCachedDataset, dict[str, Any]]:
     """Open or build the teacher cache of ``objective``'s teacher on ``dataset`` under
     ``root``; returns the wrapped dataset and ``{"path", "built", "taps", "bytes"}``.
+    ``control`` describes a control teacher made from ``teacher_file`` (part of the key).
 
     Raises:
         ConfigError: see :func:`check_teacher_cache`.
     """
     taps = check_teacher_cache(objective, dataset.augment)
-    key = cache_key(teacher_file, dataset, taps, precision.name)
+    key = cache_key(teacher_file, dataset, taps, precision.name, control)
     outputs, built = open_or_build(
         Path(root), key, objective.teacher, dataset, precision, batch_size, progress
     )

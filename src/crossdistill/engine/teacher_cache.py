@@ -49,9 +49,15 @@ MANIFEST = "manifest.json"
 
 
 def cache_key(
-    teacher_file: Path, dataset: SliceDataset, taps: Sequence[str], precision: str
+    teacher_file: Path,
+    dataset: SliceDataset,
+    taps: Sequence[str],
+    precision: str,
+    control: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What the cached values depend on (module doc), as a JSON-able dict."""
+    """What the cached values depend on (module doc), as a JSON-able dict; ``control``
+    describes a control teacher built from ``teacher_file`` (``distill.controls``), which
+    outputs other values than the checkpoint itself."""
     index = dataset.cache.index
     data = (
         index.get("fingerprint")
@@ -68,6 +74,7 @@ def cache_key(
         "channels": dataset.channels,
         "taps": list(taps),
         "precision": precision,
+        **({"control": control} if control else {}),
     }
 
 
@@ -191,7 +198,10 @@ def _build(staging, key, teacher, dataset, precision, batch_size, progress) -> d
         for batch in loader:
             images = precision.inputs(batch["image"].to(precision.device))
             with precision.autocast():
-                output = teacher(images)
+                if getattr(teacher, "needs_masks", False):  # a control built from the labels
+                    output = teacher(images, batch["mask"].to(precision.device))
+                else:
+                    output = teacher(images)
             for tap in key["taps"]:
                 values = read_tap(output, tap).float().to(torch.float16)
                 if not bool(torch.isfinite(values).all()):

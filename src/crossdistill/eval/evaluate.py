@@ -7,12 +7,13 @@ of the resized slices, original slice spacing), so HD95 and ASD are in millimetr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import numpy as np
 from torch import nn
 
 from crossdistill.data.cache import Cache
-from crossdistill.data.dataset import iter_volumes
+from crossdistill.data.dataset import CachedVolume, iter_volumes
 from crossdistill.eval.inference import segment_slices
 from crossdistill.eval.metrics import case_metrics, summarize
 
@@ -26,14 +27,19 @@ def cache_spacing(entry: dict) -> tuple[float, float, float]:
 
 
 def evaluate_model(
-    model: nn.Module,
+    model: nn.Module | None,
     cache: Cache,
     sites: Iterable[str] | None,
     split: str = "test",
     channels: int = 1,
     batch_size: int = 16,
+    segment: Callable[[CachedVolume], np.ndarray] | None = None,
 ) -> dict:
     """Metrics of ``model`` on the volumes of ``sites`` in ``split``.
+
+    ``segment`` replaces running ``model`` (``model`` may then be None): it returns a
+    volume's binary prediction, already reduced to its largest component (e.g. from stored
+    teacher outputs, or from a control teacher that needs the masks).
 
     Returns ``{"split", "sites": {site: {"cases": {case: {dice, hd95, asd}}, "dice": {mean,
     std, n}, ...}}, "overall": {metric: summary over all cases}, "site_mean": {metric: mean
@@ -41,7 +47,10 @@ def evaluate_model(
     """
     per_site: dict[str, dict] = {}
     for volume in iter_volumes(cache, sites, split):
-        pred = segment_slices(model, volume.image, channels, batch_size)
+        if segment is not None:
+            pred = segment(volume)
+        else:
+            pred = segment_slices(model, volume.image, channels, batch_size)
         metrics = case_metrics(pred, volume.mask, cache_spacing(volume.case.entry))
         per_site.setdefault(volume.case.site, {"cases": {}})["cases"][volume.case.case_id] = metrics
     all_cases = [m for site in per_site.values() for m in site["cases"].values()]

@@ -21,18 +21,26 @@ def synthetic_cache(
     echo: Callable[[str], None] = print,
     montage: bool = True,
     progress: bool = True,
+    cases_per_site: int = 10,
+    seed: int = DATA_SEED,
 ) -> PrepareResult:
-    """The synthetic sites in ``root/data`` (written once) and their cache ``root/cache-SIZE``
-    (reused when unchanged)."""
+    """The synthetic sites (``cases_per_site``, generator and split ``seed``) in
+    ``root/data`` (written once) and their cache ``root/cache-SIZE`` (reused when unchanged)."""
     data = Path(root) / "data"
     if not (data / "sites.json").is_file():
-        summary = synthesize(data, seed=DATA_SEED, montage=montage)
+        summary = synthesize(data, cases_per_site=cases_per_site, seed=seed, montage=montage)
         echo(f"synthetic sites: {summary['cases']} cases → {data} ({summary['seconds']:.1f} s)")
-    return prepare(data, Path(root) / f"cache-{size}", size=size, seed=DATA_SEED, progress=progress)
+    return prepare(data, Path(root) / f"cache-{size}", size=size, seed=seed, progress=progress)
 
 
 def grid_cache(
-    data: Path | None, out: Path, size: int, synthetic: bool, echo: Callable[[str], None] = print
+    data: Path | None,
+    out: Path,
+    size: int,
+    synthetic: bool,
+    echo: Callable[[str], None] = print,
+    cases_per_site: int = 10,
+    data_seed: int = DATA_SEED,
 ) -> Path:
     """The cache of a grid written to ``out``.
 
@@ -46,7 +54,7 @@ def grid_cache(
                 "--data: the paper preset needs the multi-site release (a folder of site "
                 "folders) or its cache; see README, 'Reproducing the paper'"
             )
-        result = synthetic_cache(out, size, echo)
+        result = synthetic_cache(out, size, echo, cases_per_site=cases_per_site, seed=data_seed)
     elif (Path(data) / INDEX_FILE).is_file():
         return Path(data)
     elif not Path(data).is_dir():

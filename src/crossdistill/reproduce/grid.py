@@ -43,6 +43,7 @@ class RunSpec:
     preset: str = "none"  # distillation preset (distill.preset)
     method: str = "supervised"  # training method (train.method)
     teacher: RunSpec | None = None
+    control: str | None = None  # distill.control: a control in place of the trained teacher
 
     @property
     def leaf(self) -> str:
@@ -50,7 +51,8 @@ class RunSpec:
         if self.role == "teacher":
             return f"teacher-{self.model}-{self.protocol}"
         if self.teacher is not None:
-            return f"{self.model}-{self.preset}-from-{self.teacher.model}-{self.protocol}"
+            source = self.teacher.model + (f"@{self.control}" if self.control else "")
+            return f"{self.model}-{self.preset}-from-{source}-{self.protocol}"
         return f"{self.model}-{self.method if self.method != 'supervised' else 'wo'}"
 
     @property
@@ -111,9 +113,11 @@ def student_run(
     preset: str = "none",
     teacher: RunSpec | None = None,
     method: str = "supervised",
+    control: str | None = None,
 ) -> RunSpec:
     """A student on the sites other than ``site``; with a teacher, distilled with ``preset``
-    under ``protocol`` (without one, ``protocol`` is not part of the run)."""
+    under ``protocol`` (without one, ``protocol`` is not part of the run), from the trained
+    teacher or from its ``control`` (``distill.controls``)."""
     return RunSpec(
         site,
         seed,
@@ -123,6 +127,7 @@ def student_run(
         preset if teacher is not None else "none",
         method,
         teacher,
+        control if teacher is not None else None,
     )
 
 

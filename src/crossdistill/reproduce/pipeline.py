@@ -35,7 +35,7 @@ def _models(names: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str,
     return tuple(dict.fromkeys(canonical_name(n) for n in names)) if names else default
 
 
-def _sites(names: Sequence[str] | None, cache: Path) -> tuple[str, ...]:
+def grid_sites(names: Sequence[str] | None, cache: Path) -> tuple[str, ...]:
     available = Cache(cache).sites
     if len(available) < 2:
         raise CrossDistillError(
@@ -111,8 +111,10 @@ def reproduce(
         grid_preset.cache_size,
         grid_preset.synthetic,
         echo,
+        grid_preset.cases_per_site,
+        grid_preset.data_seed,
     )
-    options = GridOptions(**{**asdict(options), "sites": _sites(sites, cache)})
+    options = GridOptions(**{**asdict(options), "sites": grid_sites(sites, cache)})
     grid = build_grid(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
     planned = plan_runs(grid.runs, base, out / RUNS, grid_preset.scales, list(overrides))

@@ -1,5 +1,6 @@
-"""The two scales of a reproduction: ``paper`` (the paper's networks and schedule, GPU) and
-``demo`` (width-reduced networks, a few hundred steps, 128² synthetic slices, CPU).
+"""The scales of a grid: ``paper`` (the paper's networks and schedule, GPU), ``demo``
+(width-reduced networks, a few hundred steps, 128² synthetic slices, CPU) and ``study``
+(CPU-sized, with teachers ≥ 10× their students' parameters, on a phantom of its own).
 
 A preset names the packaged run configuration every run starts from (``configs/paper.yaml``,
 ``configs/demo.yaml``), the in-plane size of the cache it prepares, and per network its
@@ -42,6 +43,8 @@ class GridPreset:
     cache_size: int  # in-plane size of the cached slices
     scales: MappingProxyType  # model name -> Scale
     synthetic: bool  # without --data: the synthetic sites
+    cases_per_site: int = 10  # of the synthetic sites
+    data_seed: int = 0  # generator and split seed of the synthetic sites
 
 
 DEMO_SCALE = MappingProxyType(
@@ -54,15 +57,32 @@ DEMO_SCALE = MappingProxyType(
     }
 )
 PAPER_SCALE = MappingProxyType({name: Scale(1.0, 100) for name in DEMO_SCALE})
+#: A real capacity gap on a CPU (DESIGN §5): DeepLabV3+ at 1/8 has 1.18 M parameters, 12.6×
+#: ENet at 1/2 (0.093 M), 26× ESPNet at 1/2 (0.045 M), 34× ERFNet at 1/8 (0.034 M); UNet++ at
+#: 1/4 has 2.29 M but costs 3.4× DeepLabV3+'s step. Students span one whole learning-rate
+#: cycle; at 12 epochs ENet's source-site validation Dice has levelled off (docs/results).
+STUDY_SCALE = MappingProxyType(
+    {
+        "deeplabv3plus": Scale(0.125, 8, lr_cycles=1),
+        "unetpp": Scale(0.25, 8, lr_cycles=1),
+        "enet": Scale(0.5, 12, lr_cycles=1),
+        "espnet": Scale(0.5, 12, lr_cycles=1),
+        "erfnet": Scale(0.125, 24, lr_cycles=1),
+    }
+)
 
 PRESETS = {
     "paper": GridPreset("paper", "paper", 384, PAPER_SCALE, synthetic=False),
     "demo": GridPreset("demo", "demo", 128, DEMO_SCALE, synthetic=True),
+    # its own phantom (20 cases a site, generator seed 2026): no choice was made on it
+    "study": GridPreset(
+        "study", "study", 128, STUDY_SCALE, synthetic=True, cases_per_site=20, data_seed=2026
+    ),
 }
 
 
 def get_preset(name: str) -> GridPreset:
     """The preset called ``name``; raises naming the known ones."""
     if name not in PRESETS:
-        raise CrossDistillError(f"--preset: unknown preset '{name}'; use {' or '.join(PRESETS)}")
+        raise CrossDistillError(f"--preset: unknown preset '{name}'; use {', '.join(PRESETS)}")
     return PRESETS[name]

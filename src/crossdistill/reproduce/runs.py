@@ -41,6 +41,7 @@ def run_config(
     preset: str = "none",
     teacher: Path | None = None,
     method: str = "supervised",
+    control: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     **fields: Any,
 ) -> RunConfig:
@@ -54,10 +55,14 @@ def run_config(
     if scale.lr_cycles is not None:
         raw["train"]["schedule"] = cycle_schedule(raw["train"], scale)
     raw["distill"] = {
+        **raw["distill"],  # the base's settings (teacher_cache, ...) stay
         "preset": preset,
         "teacher": str(teacher) if teacher is not None else None,
         "terms": {},
+        "control": control,
     }
+    if teacher is None:  # nothing to cache without a teacher
+        raw["distill"]["teacher_cache"] = False
     if overrides:
         raw = apply_overrides(
             json.loads(RunConfig.model_validate(raw).model_dump_json()), list(overrides)
@@ -100,6 +105,7 @@ def spec_config(
         preset=spec.preset,
         teacher=runs_dir / spec.teacher.id if spec.teacher is not None else None,
         method=spec.method,
+        control=spec.control,
         overrides=overrides,
         target=spec.site,
         seed=spec.seed,

@@ -1,0 +1,73 @@
+"""Validation curves of a comparison: per target, each arm's source-site validation Dice per
+epoch, mean over seeds with the range between seeds shaded — whether w/o (and every arm) had
+stopped rising when training ended, i.e. whether it was undertrained."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from crossdistill.compare.arms import Arm
+from crossdistill.data.sites import display_name
+
+
+def read_val_curve(metrics_file: Path) -> dict[int, float]:
+    """``{epoch: val_dice}`` from a run's ``metrics.jsonl`` (lines that cannot be read or have
+    no validation are skipped)."""
+    curve: dict[int, float] = {}
+    try:
+        lines = Path(metrics_file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return curve
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("val_dice") is not None:
+            curve[int(record["epoch"])] = float(record["val_dice"])
+    return curve
+
+
+def plot_val_curves(
+    run_folders: Mapping[tuple[Arm, str, int], Path], path: Path, title: str = ""
+) -> Path | None:
+    """Draw every arm's validation curve per target into ``path``; None if no run has one."""
+    curves: dict[str, dict[str, list[dict[int, float]]]] = {}
+    for (arm, target, _), folder in run_folders.items():
+        curve = read_val_curve(Path(folder) / "metrics.jsonl")
+        if curve:
+            curves.setdefault(target, {}).setdefault(arm.label, []).append(curve)
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 3.6), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    labels = list(dict.fromkeys(a.label for (a, _, _) in run_folders))
+    for ax, (target, by_arm) in zip(axes[0], curves.items(), strict=True):
+        for label, runs in by_arm.items():
+            epochs = sorted(set.intersection(*(set(c) for c in runs)))
+            values = np.array([[c[e] for e in epochs] for c in runs])
+            colour = colours(labels.index(label) % 10)
+            ax.plot(epochs, values.mean(0), color=colour, label=f"{label} ({len(runs)})")
+            if len(runs) > 1:
+                ax.fill_between(epochs, values.min(0), values.max(0), color=colour, alpha=0.12)
+        ax.set_title(f"target {display_name(target)}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation Dice, source sites")
+    axes[0][-1].legend(loc="lower right", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,293 @@
+"""``crossdistill compare``: does method X make student S better at target k than training
+S alone, and is that the teacher's doing?
+
+The arms (:mod:`.arms`) become runs of the reproduction grid, planned and launched by its
+runner (finished runs are skipped, interrupted ones resume, one teacher per target and seed
+serves every distilled arm); the finished runs' summaries become paired differences with
+confidence intervals (:mod:`.results`, :mod:`.stats`), written by :mod:`.report`.
+Everything goes into ``OUT``: ``OUT/runs/<site>/seed<N>/<run>``, ``OUT/compare.plan.json``
+(what was asked, the configuration digest of every run, each invocation's date and wall time)
+and ``OUT/compare.*``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crossdistill.compare.arms import Arm, CompareOptions, check_options, compare_runs, parse_arms
+from crossdistill.compare.report import write_report
+from crossdistill.compare.results import METRICS
+from crossdistill.config import load_config
+from crossdistill.data.sites import display_name
+from crossdistill.errors import CrossDistillError, InputError
+from crossdistill.models import create_model
+from crossdistill.models.registry import canonical_name
+from crossdistill.reproduce.data import grid_cache
+from crossdistill.reproduce.grid import ordered_runs
+from crossdistill.reproduce.launchers import check_launcher, make_launcher
+from crossdistill.reproduce.pipeline import grid_sites
+from crossdistill.reproduce.presets import get_preset
+from crossdistill.reproduce.record import RUNS, check_preset
+from crossdistill.reproduce.runner import describe, load_summaries, plan_runs, run_grid
+from crossdistill.reproduce.runs import config_digest, holds_config
+
+PLAN = "compare.plan.json"
+
+
+def parameter_count(name: str, width: float) -> int:
+    """Parameters of network ``name`` at ``width`` (1 input channel, 2 classes)."""
+    return sum(p.numel() for p in create_model(name, 1, 2, width).parameters())
+
+
+def machine() -> str:
+    """This machine in one line: CPU (or GPU), cores, torch."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def compare(
+    targets: Sequence[str] | None,
+    student: str = "enet",
+    teacher: str = "deeplabv3plus",
+    methods: Sequence[str] = ("none", "ours", "recommended"),
+    controls: Sequence[str] = (),
+    seeds: int = 5,
+    protocol: str = "cross-site",
+    preset: str | None = None,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    launcher: str = "local",
+    launcher_options: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    max_runs: int | None = None,
+    dry_run: bool = False,
+    metrics: Sequence[str] = METRICS,
+    command: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Train what the comparison still needs and write its report; returns ``{"out",
+    "files", "reused", "trained", "failed", "not_run"}``.
+
+    ``preset`` defaults to ``paper`` when ``data`` is given, else ``study`` (its own
+    synthetic phantom); ``seeds`` runs seeds ``0 … seeds−1``, paired across arms; ``metrics``
+    (``val``, ``test``) are the ones reported. The other options are ``reproduce``'s.
+
+    Raises:
+        CrossDistillError: a bad option (named), or runs that failed (after the others
+            finished and the report of what finished was written).
+    """
+    start = time.perf_counter()
+    grid_preset = get_preset(preset or ("paper" if data is not None else "study"))
+    out = Path(out or f"runs/compare-{grid_preset.name}").absolute()
+    arms = parse_arms(methods, controls)
+    if seeds < 1 or (max_runs is not None and max_runs < 0):
+        raise CrossDistillError("--seeds must be ≥ 1 and --max-runs ≥ 0")
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise CrossDistillError(f"--metric: '{','.join(bad)}'; use val, test or both")
+    models = {"student": canonical_name(student), "teacher": canonical_name(teacher)}
+    for role, name in models.items():
+        if name not in grid_preset.scales:
+            raise CrossDistillError(
+                f"--{role}: '{name}' has no scale in the {grid_preset.name} preset"
+            )
+    seed_list = tuple(range(seeds))
+    check_options(CompareOptions(("?",), seed_list, *models.values(), arms, protocol))
+    load_config(grid_preset.config, list(overrides))  # a bad --set fails before any work
+    launcher_options = {k: v for k, v in (launcher_options or {}).items() if v is not None}
+    check_launcher(launcher, jobs, **launcher_options)
+    check_preset(out, grid_preset.name)
+    previous = read_plan(out) if (out / PLAN).is_file() else None
+    if previous is not None and previous["preset"] != grid_preset.name:
+        raise CrossDistillError(
+            f"--out: {out} holds a comparison of the '{previous['preset']}' preset; "
+            f"use another folder for the '{grid_preset.name}' preset"
+        )
+    echo(f"compare, {grid_preset.name} preset → {out}")
+    cache = grid_cache(
+        Path(data) if data is not None else None,
+        out,
+        grid_preset.cache_size,
+        grid_preset.synthetic,
+        echo,
+        grid_preset.cases_per_site,
+        grid_preset.data_seed,
+    )
+    options = CompareOptions(
+        grid_sites(targets, cache), seed_list, *models.values(), arms, protocol
+    )
+    runs = compare_runs(options)
+    base = load_config(grid_preset.config, [f"data.cache={cache}"])
+    planned = plan_runs(
+        ordered_runs(runs.values()), base, out / RUNS, grid_preset.scales, list(overrides)
+    )
+    if dry_run:
+        echo(describe(planned))
+        return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}
+    scales = {role: grid_preset.scales[name] for role, name in models.items()}
+    plan = {
+        "preset": grid_preset.name,
+        "data": str(cache),
+        "options": _options_json(options),
+        "models": {
+            role: {"name": name, "width": scales[role].width, "epochs": scales[role].epochs}
+            for role, name in models.items()
+        },
+        "overrides": list(overrides),
+        "configs": {p.spec.id: config_digest(p.config) for p in planned},
+        "invocations": (previous or {}).get("invocations", []),
+    }
+    _write_plan(out, plan)
+    with make_launcher(launcher, jobs, **launcher_options) as runner:
+        if runner.description:
+            echo(runner.description)
+        outcome = run_grid(planned, runner, echo, max_runs)
+    plan["invocations"].append(
+        {
+            "command": command or "crossdistill.compare (Python API)",
+            "machine": machine(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "wall_s": round(time.perf_counter() - start, 1),
+            "trained": len(outcome.trained),
+        }
+    )
+    _write_plan(out, plan)
+    files = write_comparison(out, plan, metrics)
+    echo(
+        f"{len(outcome.reused)} runs reused, {len(outcome.trained)} trained, "
+        f"{len(outcome.failed)} failed, {len(outcome.not_run)} left to run"
+    )
+    for file in files:
+        echo(f"wrote {file}")
+    if outcome.failed:
+        failed = "; ".join(f"{run} ({why})" for run, why in outcome.failed.items())
+        raise CrossDistillError(
+            f"{len(outcome.failed)} run(s) failed: {failed}; see error.log in each run folder "
+            f"under {out / RUNS}"
+        )
+    return {"out": out, "files": files, **asdict(outcome)}
+
+
+def _options_json(o: CompareOptions) -> dict:
+    return {**asdict(o), "arms": [a.label if a.method != "none" else "none" for a in o.arms]}
+
+
+def _write_plan(out: Path, plan: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{PLAN}.tmp"
+    tmp.write_text(json.dumps(plan, indent=1), encoding="utf-8")
+    os.replace(tmp, out / PLAN)
+
+
+def read_plan(out: Path) -> dict:
+    """``OUT/compare.plan.json`` with its options as :class:`CompareOptions`."""
+    path = Path(out) / PLAN
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+        o = plan["options"]
+        plan["options"] = CompareOptions(
+            tuple(o["targets"]),
+            tuple(o["seeds"]),
+            o["student"],
+            o["teacher"],
+            parse_arms(o["arms"]),
+            o["protocol"],
+        )
+    except (OSError, ValueError, KeyError, TypeError, CrossDistillError) as err:
+        raise InputError(path, f"not a comparison plan ({err})") from None
+    return plan
+
+
+def write_comparison(out: Path, plan: dict, metrics: Sequence[str] = METRICS) -> list[Path]:
+    """The report of the finished runs of ``plan`` whose configuration is the one it asked
+    for; runs still missing are named in the header."""
+    o: CompareOptions = plan["options"]
+    if not isinstance(o, CompareOptions):
+        plan = {**plan, "options": read_plan(out)["options"]}
+        o = plan["options"]
+    runs = compare_runs(o)
+    runs_dir = Path(out) / RUNS
+    stored = load_summaries(runs_dir, [spec.id for spec in runs.values()])
+    wanted = plan.get("configs", {})
+    summaries: dict[tuple[Arm, str, int], dict] = {}
+    for key, spec in runs.items():
+        if spec.id in stored and (
+            spec.id not in wanted or holds_config(runs_dir / spec.id, wanted[spec.id])
+        ):
+            summaries[key] = stored[spec.id]
+    return write_report(
+        Path(out),
+        o.arms,
+        summaries,
+        _header(plan, summaries, len(runs)),
+        tuple(metrics),
+        {key: spec.id for key, spec in runs.items()},
+        {key: runs_dir / runs[key].id for key in summaries},
+    )
+
+
+def _networks(plan: dict, summaries: Mapping) -> dict[str, dict]:
+    """Student and teacher as trained (``--set model.width=…`` included), else as planned."""
+    models = {role: dict(v) for role, v in plan["models"].items()}
+    for summary in summaries.values():
+        models["student"].update(width=summary["model"]["width"])
+        if "teacher_model" in summary:
+            models["teacher"].update(width=summary["teacher_model"]["width"])
+            break
+    return models
+
+
+def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
+    o: CompareOptions = plan["options"]
+    m = _networks(plan, summaries)
+    finished = len(summaries)
+    params = {role: parameter_count(v["name"], v["width"]) for role, v in m.items()}
+    ratio = params["teacher"] / params["student"]
+    invocations = plan.get("invocations", [])
+    wall = sum(i["wall_s"] for i in invocations)
+    header = {
+        "networks": (
+            f"student {m['student']['name']} (width {m['student']['width']:g}, "
+            f"{params['student'] / 1e6:.3f} M parameters), teacher {m['teacher']['name']} "
+            f"(width {m['teacher']['width']:g}, {params['teacher'] / 1e6:.3f} M); "
+            f"teacher/student parameter ratio **{ratio:.1f}×**"
+        ),
+        "protocol": o.protocol,
+        "targets": ", ".join(display_name(t) for t in o.targets),
+        "seeds": f"{len(o.seeds)} ({', '.join(map(str, o.seeds))}), paired: every arm of a "
+        "(target, seed) has the same data, split and seed",
+        "preset": f"{plan['preset']}; data {plan['data']}"
+        + (f"; overrides {' '.join(plan['overrides'])}" if plan.get("overrides") else ""),
+        "runs": f"{finished} of {total} finished with the asked configuration",
+        "held-out data": "settings are chosen on the source sites' validation Dice only; "
+        "the target sites' test cases are for this report",
+    }
+    seconds = sum(float(s.get("seconds") or 0) for s in summaries.values())
+    header["training time"] = (
+        f"{seconds / 3600:.2f} h summed over the {finished} finished student runs (their own "
+        "timers; teachers not included)"
+    )
+    if invocations:
+        header["commands"] = "; ".join(f"`{i['command']}` ({i['date']})" for i in invocations)
+        header["machine"] = invocations[-1]["machine"]
+        header["wall time"] = f"{wall / 60:.1f} min over {len(invocations)} invocation(s)"
+    return header

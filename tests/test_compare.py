@@ -1,0 +1,151 @@
+"""`crossdistill compare` end to end: arms, resume, skip finished runs, the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crossdistill.compare import compare
+from crossdistill.compare.arms import Arm, parse_arms
+from crossdistill.errors import CrossDistillError
+
+TINY = (
+    "model.width=0.25",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "train.steps_per_epoch=2",
+    "train.schedule.name=constant",
+)
+
+
+def _compare_cli(cache: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    args = ["--data", cache, "--out", out, "--preset", "study", "--targets", "S4"]
+    args += ["--methods", "none,lm", "--controls", "ground-truth", "--seeds", "2"]
+    for override in TINY:
+        args += ["--set", override]
+    return subprocess.run(
+        [sys.executable, "-m", "crossdistill.cli", "compare", *map(str, [*args, *extra])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_compare_help_lists_its_options():
+    result = subprocess.run(
+        [sys.executable, "-m", "crossdistill.cli", "compare", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0
+    for option in ("--targets", "--methods", "--controls", "--seeds", "--protocol", "--jobs"):
+        assert option in result.stdout
+
+
+def test_arms_from_methods_and_controls():
+    arms = parse_arms(["recommended", "kmm+lm", "lm@untrained"], ["ground-truth"])
+    assert arms == (
+        Arm("none"),
+        Arm("recommended"),
+        Arm("kmm+lm"),
+        Arm("lm", "untrained"),
+        Arm("recommended", "ground-truth"),
+        Arm("kmm+lm", "ground-truth"),
+    )
+    assert [a.label for a in arms[:2]] == ["w/o", "recommended"]
+
+
+@pytest.mark.parametrize(
+    ("methods", "controls", "message"),
+    [
+        (["nope"], [], "--methods: unknown method 'nope'"),
+        (["lm@teacherless"], [], "--methods: unknown control 'teacherless'"),
+        (["none@untrained"], [], "w/o has no teacher to replace"),
+        (["none"], [], "at least one method besides none"),
+        (["lm"], ["random"], "--controls: unknown control 'random'"),
+    ],
+)
+def test_bad_arms_are_named(methods, controls, message):
+    with pytest.raises(CrossDistillError, match=message):
+        parse_arms(methods, controls)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--methods", "none,bogus"), "--methods: unknown method 'bogus'"),
+        (("--seeds", "0"), "--seeds must be ≥ 1"),
+        (("--protocol", "sideways"), "--protocol: 'sideways'"),
+        (("--student", "resnet"), "resnet"),
+        (("--metric", "auc"), "--metric"),
+        (("--set", "train.epoch=3"), "config key 'train.epoch': unknown key"),
+    ],
+)
+def test_bad_compare_options_are_one_line(args, message, run_cli, tmp_path):
+    code, _, err = run_cli("compare", "--out", tmp_path / "c", "--methods", "none,lm", *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_path):
+    out = tmp_path / "cmp"
+    first = _compare_cli(engine_cache, out, "--max-runs", "2", "--jobs", "2")
+    assert first.returncode == 0, first.stderr
+    assert "0 runs reused, 2 trained, 0 failed, 6 left to run" in first.stdout
+
+    second = _compare_cli(engine_cache, out, "--jobs", "2")
+    assert second.returncode == 0, second.stderr
+    assert "2 runs reused, 6 trained, 0 failed, 0 left to run" in second.stdout
+    runs = out / "runs" / "UCL"
+    control = runs / "seed1" / "enet-lm-from-deeplabv3plus@ground-truth-cross-site"
+    summary = json.loads((control / "summary.json").read_text(encoding="utf-8"))
+    assert summary["control"]["name"] == "ground-truth"
+
+    # a run killed before its summary resumes; the others are skipped
+    (runs / "seed0" / "enet-wo" / "summary.json").unlink()
+    lines: list[str] = []
+    result = compare(
+        ["S4"],
+        methods=["none", "lm"],
+        controls=["ground-truth"],
+        seeds=2,
+        preset="study",
+        data=engine_cache,
+        out=out,
+        overrides=TINY,
+        echo=lines.append,
+    )
+    assert "[1/1] resume UCL/seed0/enet-wo (interrupted)" in lines
+    assert result["trained"] == ["UCL/seed0/enet-wo"] and len(result["reused"]) == 7
+
+    md = (out / "compare.md").read_text(encoding="utf-8")
+    assert "| comparison | target | Δ mean | 95 % CI | wins/ties/losses | verdict |" in md
+    assert "| lm − w/o | **pooled** |" in md and "| lm − lm@ground-truth | UCL |" in md
+    assert "teacher/student parameter ratio" in md and "wall time" in md
+    rows = list(csv.DictReader((out / "compare.csv").open(encoding="utf-8")))
+    assert {"low", "high", "verdict"} <= set(rows[0])
+    assert {r["a"] for r in rows} == {"lm", "lm@ground-truth"}
+    payload = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert len(payload["runs"]) == 6 and payload["comparisons"][0]["pooled"]["n"] == 2
+    assert (out / "forest-test.png").stat().st_size > 0
+
+    # `crossdistill report` rebuilds it from the stored runs
+    (out / "compare.md").unlink()
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "crossdistill.cli", "report", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (out / "compare.md").read_text(encoding="utf-8") == md
