@@ -39,7 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.losses import KernelMatrixLoss, affinity_loss, logits_kl, segmentation_loss
+from crossdistill.losses import (
+    AffinityLoss,
+    KernelMatrixLoss,
+    affinity_loss,
+    logits_kl,
+    segmentation_loss,
+)
 from crossdistill.losses.affinity import teacher_labels
 
 Step = Callable[[], None]
@@ -201,6 +207,16 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
             lambda: affinity_loss(logits, teacher, sizes=(1, 2, 3)), logits
         ),
         "aam_naive_unfold": _loss_step(lambda: naive_affinity_loss(logits, teacher), logits),
+        # the readings of issue 18 (goal: each within 2x of "aam")
+        **{
+            f"aam_stride{r}": _loss_step(
+                lambda r=r: AffinityLoss(stride=r)(logits, teacher), logits
+            )
+            for r in (2, 4, 8)
+        },
+        "aam_features_high": _loss_step(
+            lambda: AffinityLoss(on="features")(feat_s, teacher), feat_s
+        ),
         "enet_step": student_step,
     }
     results: dict[str, dict[str, float]] = {}
@@ -225,6 +241,11 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
         "aam_memory_ratio_vs_unfold": results["aam"]["peak_mib"]
         / results["aam_naive_unfold"]["peak_mib"],
         "kd_terms_over_student_step": kd / results["enet_step"]["time_ms"],
+        "aam_readings_over_aam": {
+            k: results[k]["time_ms"] / results["aam"]["time_ms"]
+            for k in results
+            if k.startswith(("aam_stride", "aam_features"))
+        },
     }
 
 
@@ -254,6 +275,10 @@ def _table(report: dict[str, Any]) -> str:
         f"AAM speed-up vs unfold: {speed:.2f}×  (goal ≥ 3: {verdict(speed >= 3)})",
         f"AAM memory / unfold:    {mem:.3f}   (goal ≤ 0.333: {verdict(mem <= 1 / 3)})",
         f"LM+KMM+AAM / ENet step: {share:.3f}   (goal ≤ 0.25: {verdict(share <= 0.25)})",
+        *(
+            f"{k} / aam: {v:.2f}×  (goal ≤ 2: {verdict(v <= 2)})"
+            for k, v in report["aam_readings_over_aam"].items()
+        ),
         f"peak memory: {report['memory_method']}",
     ]
     return "\n".join(lines)

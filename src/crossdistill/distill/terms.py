@@ -52,6 +52,12 @@ class TermWiring:
     min_teacher_dice: float | None = None
     balance_steps: int = 0
     warmup_steps: int = 0
+    teacher_feature: str | None = None  # None: the teacher is read at ``feature`` too
+
+    @property
+    def teacher_tap(self) -> str:
+        """Where the teacher is read."""
+        return self.teacher_feature or self.feature
 
     @property
     def gate_key(self) -> GateKey:
@@ -134,7 +140,7 @@ class DistillTerm(nn.Module):
         gate_cache: dict[GateKey, Tensor | None] | None = None,
     ) -> Tensor:
         s = read_tap(student, self.wiring.feature)
-        t = read_tap(teacher, self.wiring.feature).detach()
+        t = read_tap(teacher, self.wiring.teacher_tap).detach()
         if self.needs_target:
             return self.loss(s, t, target)
         if not self.gateable:
@@ -189,9 +195,16 @@ def build_distill_term(
     loss_name = rest.pop("loss", name)
     spec = get_term(loss_name, key=f"{key}.loss" if loss_name != name else key)
     weight = _weight(rest.pop("weight", spec.default_weight), f"{key}.weight")
-    feature = rest.pop("feature", spec.default_feature)
+    feature = rest.pop("feature", None)
+    if spec.student_tap is not None:
+        try:
+            feature = spec.student_tap(rest, feature)
+        except ValueError as err:
+            raise ConfigError(f"{key}.feature", str(err).removeprefix("feature: ")) from None
+    feature = feature if feature is not None else spec.default_feature
+    teacher_tap = spec.teacher_feature or feature
     check_tap(student, feature, role="student", key=f"{key}.feature")
-    check_tap(teacher, feature, role="teacher", key=f"{key}.feature")
+    check_tap(teacher, teacher_tap, role="teacher", key=f"{key}.feature")
     gates: dict[str, Any] = {}
     for option in GATE_OPTIONS:
         if option in rest:
@@ -211,5 +224,13 @@ def build_distill_term(
         tap_channels(teacher, feature),
         key=key,
     )
-    wiring = TermWiring(weight, feature, min_confidence, gt_gate, min_teacher_dice, **schedule)
+    wiring = TermWiring(
+        weight,
+        feature,
+        min_confidence,
+        gt_gate,
+        min_teacher_dice,
+        **schedule,
+        teacher_feature=spec.teacher_feature,
+    )
     return DistillTerm(name, loss, wiring, spec.gateable, spec.needs_target)

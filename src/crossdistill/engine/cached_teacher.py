@@ -104,7 +104,7 @@ def teacher_taps(objective: nn.Module) -> list[str]:
             "distill.teacher_cache",
             "caches a teacher's outputs: it needs distill.teacher and distillation terms",
         )
-    features = {term.wiring.feature for term in terms.values()} - {LOGITS}
+    features = {term.wiring.teacher_tap for term in terms.values()} - {LOGITS}
     return [LOGITS, *sorted(features)]
 
 

@@ -39,7 +39,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from crossdistill.losses.label_grid import majority_gate, majority_labels
 
 _LOG_CLIP = math.log(1e-4)
 _HALF_PLANE = ((0, 1), (1, -1), (1, 0), (1, 1))  # with their negatives: the 8 neighbours
@@ -270,8 +273,12 @@ def reverse_gradient(x: Tensor) -> Tensor:
     return _GradientReversal.apply(x)
 
 
+READINGS = ("probabilities", "features")
+
+
 class AffinityLoss(nn.Module):
-    """``affinity_loss`` as a module, optionally with learnable (adversarial) size weights.
+    """``affinity_loss`` as a module, optionally with learnable (adversarial) size weights, on
+    the grid the paper's text allows (DESIGN §2, "Where AAM acts is ambiguous").
 
     Args:
         margin: hinge margin ``m``.
@@ -280,10 +287,37 @@ class AffinityLoss(nn.Module):
             an ``nn.Parameter`` that receives the *reversed* gradient of ``L_AA``, so that the
             optimizer that minimises the student's loss maximises ``L_AA`` over the weights
             (AAF's min–max). If False the sizes are averaged with equal weights.
+        on: what ``F`` is.
+
+            * ``probabilities`` — the student's class probabilities: ``F = softmax_k(z̄)``
+              with ``z̄`` the student's logits average-pooled by ``stride``
+              (``z̄ = avgpool_stride(z)``; ``stride = 1`` is the full-resolution reading);
+            * ``features`` — a tapped feature map ``Φ`` of the student (``(N, C, h, w)``, e.g.
+              the "high" one at 1/8): ``F = softmax_c(Φ)`` over its channels, so
+              ``W_ij = KL(softmax_c(Φ_j) ‖ softmax_c(Φ_i))``.
+
+            Either way the pairs are labelled by the teacher's argmax carried to ``F``'s grid
+            by majority in each cell (``label_grid``), and a pixel gate likewise.
+        stride: the pooling factor of ``on: probabilities`` (1, 2, 4 or 8).
     """
 
-    def __init__(self, margin: float = 3.0, sizes: Sequence[int] = (1,), adaptive: bool = False):
+    def __init__(
+        self,
+        margin: float = 3.0,
+        sizes: Sequence[int] = (1,),
+        adaptive: bool = False,
+        on: str = "probabilities",
+        stride: int = 1,
+    ):
         super().__init__()
+        if on not in READINGS:
+            raise ValueError(f"on must be {' or '.join(READINGS)}, got {on!r}")
+        if isinstance(stride, bool) or stride not in (1, 2, 4, 8):
+            raise ValueError(f"stride must be 1, 2, 4 or 8, got {stride!r}")
+        if on == "features" and stride != 1:
+            raise ValueError("stride pools the probabilities; with on: features leave it at 1")
+        self.on = on
+        self.stride = int(stride)
         if (
             isinstance(sizes, (int, str))
             or not sizes
@@ -308,12 +342,26 @@ class AffinityLoss(nn.Module):
         return torch.softmax(self.size_logits.detach(), dim=0)
 
     def forward(
-        self, student_logits: Tensor, teacher_logits: Tensor, valid: Tensor | None = None
+        self, student: Tensor, teacher_logits: Tensor, valid: Tensor | None = None
     ) -> Tensor:
+        """``student``: logits ``(N, K, H, W)`` (``on: probabilities``) or a feature map
+        ``(N, C, h, w)`` (``on: features``); ``teacher_logits``: ``(N, K, H, W)`` scores or an
+        ``(N, H, W)`` label map at the image's resolution; ``valid``: ``(N, H, W)`` gate."""
         weights = reverse_gradient(self.size_logits) if self.adaptive else None
-        return affinity_loss(
-            student_logits, teacher_logits, self.margin, self.sizes, weights, valid=valid
-        )
+        if self.stride > 1:
+            student = F.avg_pool2d(student, self.stride)
+        grid = tuple(student.shape[-2:])
+        if tuple(teacher_logits.shape[-2:]) != grid:
+            if teacher_logits.dim() == 3:
+                labels = teacher_logits.detach().long()
+                classes = int(labels.max()) + 1 if labels.numel() else 1
+            else:
+                labels, classes = teacher_labels(teacher_logits.detach()), teacher_logits.shape[1]
+            teacher_logits = majority_labels(labels, grid, max(classes, 2))
+            if valid is not None:
+                valid = majority_gate(valid.detach().reshape(labels.shape), grid)
+        return affinity_loss(student, teacher_logits, self.margin, self.sizes, weights, valid=valid)
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, sizes={self.sizes}, adaptive={self.adaptive}"
+        text = f"margin={self.margin}, sizes={self.sizes}, adaptive={self.adaptive}, on={self.on}"
+        return text + (f", stride={self.stride}" if self.stride > 1 else "")

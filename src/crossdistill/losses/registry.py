@@ -52,6 +52,10 @@ class TermSpec:
             (region losses).
         needs_channels: the builder needs both channel counts (it owns an adapter).
         description: one line for listings.
+        teacher_feature: a fixed tap the teacher is read at, whatever the student's
+            (AAM: the teacher's logits label the pairs); None = the student's tap.
+        student_tap: ``(options, feature or None) -> tap``: the student's tap when it
+            depends on the options (AAM's ``on``); raises ``ValueError`` naming a clash.
     """
 
     name: str
@@ -63,6 +67,8 @@ class TermSpec:
     needs_target: bool = False
     needs_channels: bool = False
     description: str = ""
+    teacher_feature: str | None = None
+    student_tap: Callable[[Mapping[str, Any], str | None], str] | None = None
 
 
 _REGISTRY: dict[str, TermSpec] = {}
@@ -120,6 +126,18 @@ def build_term(
         raise option_error(key, merged, err) from err
 
 
+def _affinity_tap(options: Mapping[str, Any], feature: str | None) -> str:
+    """AAM's student tap: the logits for ``on: probabilities``, a feature map (default
+    "high") for ``on: features``."""
+    if options.get("on", "probabilities") == "features":
+        if feature == "logits":
+            raise ValueError("feature: with on: features AAM reads a feature map, not the logits")
+        return feature or "high"
+    if feature not in (None, "logits"):
+        raise ValueError(f"feature: with on: probabilities AAM reads the logits, not {feature!r}")
+    return "logits"
+
+
 register_term(
     TermSpec(
         name="lm",
@@ -144,11 +162,21 @@ register_term(
 register_term(
     TermSpec(
         name="aam",
-        build=lambda _s, _t, margin, sizes, adaptive: AffinityLoss(margin, sizes, adaptive),
-        options={"margin": 3.0, "sizes": (1,), "adaptive": False},
+        build=lambda _s, _t, margin, sizes, adaptive, on, stride: AffinityLoss(
+            margin, sizes, adaptive, on, stride
+        ),
+        options={
+            "margin": 3.0,
+            "sizes": (1,),
+            "adaptive": False,
+            "on": "probabilities",
+            "stride": 1,
+        },
         default_weight=0.9,
         gateable=True,
         description="Adaptive Affinity Module: teacher-labelled pairwise KL affinity (eq. 1-4)",
+        teacher_feature="logits",
+        student_tap=_affinity_tap,
     )
 )
 register_term(
