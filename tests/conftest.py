@@ -65,6 +65,16 @@ def engine_cache(tmp_path_factory) -> Path:
     return prepare(root / "data", root / "cache", size=32, progress=False).cache
 
 
+#: ``--set`` overrides that make every run of a grid a few seconds long on the CPU.
+TINY_OVERRIDES = (
+    "model.width=0.25",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "train.steps_per_epoch=2",
+    "train.schedule.name=constant",
+)
+
+
 def tiny_run_config(cache: Path, out: Path, name: str, *extra: str) -> RunConfig:
     """A CPU run of a width-1/4 ERFNet, 3 epochs of 6 steps, student of the cross-site
     protocol with target UCL (so it trains on HK and BIDMC); ``extra`` overrides."""

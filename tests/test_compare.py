@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_OVERRIDES
 from crossdistill.compare import compare
 from crossdistill.compare.arms import Arm, parse_arms
 from crossdistill.errors import CrossDistillError
 
-TINY = (
-    "model.width=0.25",
-    "train.epochs=1",
-    "train.batch_size=4",
-    "train.steps_per_epoch=2",
-    "train.schedule.name=constant",
-)
+TINY = TINY_OVERRIDES
 
 
 def _compare_cli(cache: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

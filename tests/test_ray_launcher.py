@@ -10,19 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_run_config
+from conftest import TINY_OVERRIDES, tiny_run_config
 from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce import reproduce
 from crossdistill.reproduce.launchers import Job, check_launcher, make_launcher
 
 NO_RAY = "ray is not installed (pip install 'crossdistill[ray]')"
-TINY = (
-    "model.width=0.25",
-    "train.epochs=1",
-    "train.batch_size=4",
-    "train.steps_per_epoch=2",
-    "train.schedule.name=constant",
-)
+TINY = TINY_OVERRIDES
 GRID = {"preset": "demo", "sites": ["S4"], "students": ["enet"], "teachers": ["unetpp"]}
 
 

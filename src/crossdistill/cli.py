@@ -378,6 +378,40 @@ def demo(
 ModelsOption = Annotated[
     list[str] | None, typer.Option(help="Networks; repeat or separate with commas.")
 ]
+# the options of a grid of runs (reproduce, compare)
+JobsOption = Annotated[
+    int | None,
+    typer.Option(help="Runs trained at once; default 1 locally, on Ray what the cluster holds."),
+]
+LauncherOption = Annotated[
+    str, typer.Option(help="local (processes on this machine) or ray (a Ray cluster).")
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster: auto or HOST:PORT; default: a local Ray started here."),
+]
+CpusPerRunOption = Annotated[
+    int | None, typer.Option(help="Ray: CPUs (torch threads) per run; default 1.")
+]
+MaxRunsOption = Annotated[
+    int | None, typer.Option(help="Start at most N runs now; the next call goes on.")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Print each run's state; train nothing.")
+]
+
+
+def _grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run) -> dict:
+    """The keyword arguments that ``reproduce`` and ``compare`` share."""
+    return {
+        "jobs": jobs,
+        "launcher": launcher,
+        "launcher_options": {"address": address, "cpus_per_run": cpus_per_run},
+        "overrides": list(set_ or []),
+        "max_runs": max_runs,
+        "dry_run": dry_run,
+        "echo": _echo,
+    }
 
 
 @app.command()
@@ -402,29 +436,13 @@ def reproduce(
     teachers: ModelsOption = None,
     seeds: Annotated[int, typer.Option(help="Seeds 0 … N-1 per site.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Grid folder (runs, tables, figures).")] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            help="Runs trained at once; default 1 locally, on Ray what the cluster holds."
-        ),
-    ] = None,
-    launcher: Annotated[
-        str, typer.Option(help="local (processes on this machine) or ray (a Ray cluster).")
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(help="Ray cluster: auto or HOST:PORT; default: a local Ray started here."),
-    ] = None,
-    cpus_per_run: Annotated[
-        int | None, typer.Option(help="Ray: CPUs (torch threads) per run; default 1.")
-    ] = None,
+    jobs: JobsOption = None,
+    launcher: LauncherOption = "local",
+    address: AddressOption = None,
+    cpus_per_run: CpusPerRunOption = None,
     set_: SetOption = None,
-    max_runs: Annotated[
-        int | None, typer.Option(help="Start at most N runs now; the next call goes on.")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print each run's state; train nothing.")
-    ] = False,
+    max_runs: MaxRunsOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """The paper's tables as resumable grids of runs, reported beside the paper's numbers."""
     from crossdistill.reproduce import reproduce as run_reproduce
@@ -440,13 +458,7 @@ def reproduce(
         teachers=_split_names(teachers),
         seeds=seeds,
         out=out,
-        jobs=jobs,
-        launcher=launcher,
-        launcher_options={"address": address, "cpus_per_run": cpus_per_run},
-        overrides=list(set_ or []),
-        max_runs=max_runs,
-        dry_run=dry_run,
-        echo=_echo,
+        **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run),
     )
 
 
@@ -479,20 +491,16 @@ def compare(
         Path | None, typer.Option("--data", help="A prepared cache or a folder of sites.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Comparison folder (runs and report).")] = None,
-    jobs: Annotated[int | None, typer.Option(help="Runs trained at once.")] = None,
-    launcher: Annotated[str, typer.Option(help="local or ray.")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster: auto or HOST:PORT.")] = None,
-    cpus_per_run: Annotated[int | None, typer.Option(help="Ray: CPUs per run.")] = None,
+    jobs: JobsOption = None,
+    launcher: LauncherOption = "local",
+    address: AddressOption = None,
+    cpus_per_run: CpusPerRunOption = None,
     metric: Annotated[
         str, typer.Option(help="Reported: val (for choosing), test, or both.")
     ] = "both",
     set_: SetOption = None,
-    max_runs: Annotated[
-        int | None, typer.Option(help="Start at most N runs now; the next call goes on.")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print each run's state; train nothing.")
-    ] = False,
+    max_runs: MaxRunsOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Paired seeds, controls and 95 % CIs: does a method beat w/o, and is it the teacher?"""
     from crossdistill.compare import compare as run_compare
@@ -508,15 +516,9 @@ def compare(
         preset=preset,
         data=data,
         out=out,
-        jobs=jobs,
-        launcher=launcher,
-        launcher_options={"address": address, "cpus_per_run": cpus_per_run},
-        overrides=list(set_ or []),
-        max_runs=max_runs,
-        dry_run=dry_run,
         metrics=("val", "test") if metric == "both" else (metric,),
         command="crossdistill " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        echo=_echo,
+        **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run),
     )
 
 

@@ -34,11 +34,17 @@ from crossdistill.models import create_model
 from crossdistill.models.registry import canonical_name
 from crossdistill.reproduce.data import grid_cache
 from crossdistill.reproduce.grid import ordered_runs
-from crossdistill.reproduce.launchers import check_launcher, make_launcher
 from crossdistill.reproduce.pipeline import grid_sites
 from crossdistill.reproduce.presets import get_preset
-from crossdistill.reproduce.record import RUNS, check_preset
-from crossdistill.reproduce.runner import describe, load_summaries, plan_runs, run_grid
+from crossdistill.reproduce.record import RUNS
+from crossdistill.reproduce.runner import (
+    check_grid_call,
+    describe,
+    launch,
+    load_summaries,
+    plan_runs,
+    report_outcome,
+)
 from crossdistill.reproduce.runs import config_digest, holds_config
 
 PLAN = "compare.plan.json"
@@ -112,10 +118,9 @@ def compare(
             )
     seed_list = tuple(range(seeds))
     check_options(CompareOptions(("?",), seed_list, *models.values(), arms, protocol))
-    load_config(grid_preset.config, list(overrides))  # a bad --set fails before any work
-    launcher_options = {k: v for k, v in (launcher_options or {}).items() if v is not None}
-    check_launcher(launcher, jobs, **launcher_options)
-    check_preset(out, grid_preset.name)
+    launcher_options = check_grid_call(
+        grid_preset, overrides, launcher, jobs, launcher_options, out
+    )
     previous = read_plan(out) if (out / PLAN).is_file() else None
     if previous is not None and previous["preset"] != grid_preset.name:
         raise CrossDistillError(
@@ -123,15 +128,7 @@ def compare(
             f"use another folder for the '{grid_preset.name}' preset"
         )
     echo(f"compare, {grid_preset.name} preset → {out}")
-    cache = grid_cache(
-        Path(data) if data is not None else None,
-        out,
-        grid_preset.cache_size,
-        grid_preset.synthetic,
-        echo,
-        grid_preset.cases_per_site,
-        grid_preset.data_seed,
-    )
+    cache = grid_cache(Path(data) if data is not None else None, out, grid_preset, echo)
     options = CompareOptions(
         grid_sites(targets, cache), seed_list, *models.values(), arms, protocol
     )
@@ -157,10 +154,7 @@ def compare(
         "invocations": (previous or {}).get("invocations", []),
     }
     _write_plan(out, plan)
-    with make_launcher(launcher, jobs, **launcher_options) as runner:
-        if runner.description:
-            echo(runner.description)
-        outcome = run_grid(planned, runner, echo, max_runs)
+    outcome = launch(planned, launcher, jobs, launcher_options, echo, max_runs)
     plan["invocations"].append(
         {
             "command": command or "crossdistill.compare (Python API)",
@@ -172,18 +166,7 @@ def compare(
     )
     _write_plan(out, plan)
     files = write_comparison(out, plan, metrics)
-    echo(
-        f"{len(outcome.reused)} runs reused, {len(outcome.trained)} trained, "
-        f"{len(outcome.failed)} failed, {len(outcome.not_run)} left to run"
-    )
-    for file in files:
-        echo(f"wrote {file}")
-    if outcome.failed:
-        failed = "; ".join(f"{run} ({why})" for run, why in outcome.failed.items())
-        raise CrossDistillError(
-            f"{len(outcome.failed)} run(s) failed: {failed}; see error.log in each run folder "
-            f"under {out / RUNS}"
-        )
+    report_outcome(outcome, files, out / RUNS, echo)
     return {"out": out, "files": files, **asdict(outcome)}
 
 

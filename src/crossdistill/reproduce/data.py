@@ -10,6 +10,7 @@ from crossdistill.data.cache import INDEX_FILE
 from crossdistill.data.prepare import PrepareResult, prepare
 from crossdistill.data.synth import synthesize
 from crossdistill.errors import CrossDistillError, InputError
+from crossdistill.reproduce.presets import GridPreset
 
 #: The synthetic sites and their case splits stay fixed; the run's seed varies training only.
 DATA_SEED = 0
@@ -34,27 +35,24 @@ def synthetic_cache(
 
 
 def grid_cache(
-    data: Path | None,
-    out: Path,
-    size: int,
-    synthetic: bool,
-    echo: Callable[[str], None] = print,
-    cases_per_site: int = 10,
-    data_seed: int = DATA_SEED,
+    data: Path | None, out: Path, preset: GridPreset, echo: Callable[[str], None] = print
 ) -> Path:
     """The cache of a grid written to ``out``.
 
     ``data`` may be a prepared cache (used as it is), or a folder of sites in the release
-    layout (prepared into ``out/cache-SIZE``). Without ``data`` a ``synthetic`` preset makes
-    the synthetic sites in ``out``; any other preset needs the data.
+    layout (prepared into ``out/cache-SIZE``, SIZE the preset's). Without ``data`` a
+    synthetic preset makes its synthetic sites in ``out``; any other preset needs the data.
     """
+    size = preset.cache_size
     if data is None:
-        if not synthetic:
+        if not preset.synthetic:
             raise CrossDistillError(
                 "--data: the paper preset needs the multi-site release (a folder of site "
                 "folders) or its cache; see README, 'Reproducing the paper'"
             )
-        result = synthetic_cache(out, size, echo, cases_per_site=cases_per_site, seed=data_seed)
+        result = synthetic_cache(
+            out, size, echo, cases_per_site=preset.cases_per_site, seed=preset.data_seed
+        )
     elif (Path(data) / INDEX_FILE).is_file():
         return Path(data)
     elif not Path(data).is_dir():

@@ -22,11 +22,16 @@ from crossdistill.errors import CrossDistillError
 from crossdistill.models.registry import STUDENTS, canonical_name
 from crossdistill.reproduce.data import grid_cache
 from crossdistill.reproduce.grid import GridOptions, build_grid, check_options
-from crossdistill.reproduce.launchers import check_launcher, make_launcher
 from crossdistill.reproduce.presets import get_preset
-from crossdistill.reproduce.record import RUNS, add_invocation, check_preset
+from crossdistill.reproduce.record import RUNS, add_invocation
 from crossdistill.reproduce.report import write_table
-from crossdistill.reproduce.runner import describe, plan_runs, run_grid
+from crossdistill.reproduce.runner import (
+    check_grid_call,
+    describe,
+    launch,
+    plan_runs,
+    report_outcome,
+)
 from crossdistill.reproduce.runs import config_digest
 from crossdistill.reproduce.table1 import table1_rows, write_table1
 
@@ -101,19 +106,10 @@ def reproduce(
         _models(teachers, ("deeplabv3plus", "unetpp") if two else ("deeplabv3plus",)),
     )
     check_options(options)
-    load_config(grid_preset.config, list(overrides))  # a bad --set fails before any work
-    launcher_options = {k: v for k, v in (launcher_options or {}).items() if v is not None}
-    check_launcher(launcher, jobs, **launcher_options)
-    check_preset(out, grid_preset.name)
-    cache = grid_cache(
-        Path(data) if data is not None else None,
-        out,
-        grid_preset.cache_size,
-        grid_preset.synthetic,
-        echo,
-        grid_preset.cases_per_site,
-        grid_preset.data_seed,
+    launcher_options = check_grid_call(
+        grid_preset, overrides, launcher, jobs, launcher_options, out
     )
+    cache = grid_cache(Path(data) if data is not None else None, out, grid_preset, echo)
     options = GridOptions(**{**asdict(options), "sites": grid_sites(sites, cache)})
     grid = build_grid(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
@@ -123,21 +119,7 @@ def reproduce(
         return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}
     digests = {p.spec.id: config_digest(p.config) for p in planned}
     record = add_invocation(out, options, grid_preset.name, digests)
-    with make_launcher(launcher, jobs, **launcher_options) as runner:
-        if runner.description:
-            echo(runner.description)
-        outcome = run_grid(planned, runner, echo, max_runs)
+    outcome = launch(planned, launcher, jobs, launcher_options, echo, max_runs)
     files = write_table(out, record)
-    echo(
-        f"{len(outcome.reused)} runs reused, {len(outcome.trained)} trained, "
-        f"{len(outcome.failed)} failed, {len(outcome.not_run)} left to run"
-    )
-    for file in files:
-        echo(f"wrote {file}")
-    if outcome.failed:
-        failed = "; ".join(f"{run} ({why})" for run, why in outcome.failed.items())
-        raise CrossDistillError(
-            f"{len(outcome.failed)} run(s) failed: {failed}; see error.log in each run folder "
-            f"under {out / RUNS}"
-        )
+    report_outcome(outcome, files, out / RUNS, echo)
     return {"out": out, "files": files, **asdict(outcome)}

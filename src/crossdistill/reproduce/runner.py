@@ -11,15 +11,17 @@ run does not stop the grid: the runs that depend on it are left out, and all are
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crossdistill.config import RunConfig
+from crossdistill.config import RunConfig, load_config
+from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce.grid import RunSpec
-from crossdistill.reproduce.launchers import Job, Launcher
-from crossdistill.reproduce.presets import Scale
+from crossdistill.reproduce.launchers import Job, Launcher, check_launcher, make_launcher
+from crossdistill.reproduce.presets import GridPreset, Scale
+from crossdistill.reproduce.record import check_preset
 from crossdistill.reproduce.runs import DONE, RESTART, RESUME, run_state, spec_config
 
 
@@ -123,6 +125,57 @@ def run_grid(
             )
     outcome.not_run += [job.id for job in waiting]
     return outcome
+
+
+def check_grid_call(
+    preset: GridPreset,
+    overrides: Sequence[str],
+    launcher: str,
+    jobs: int | None,
+    launcher_options: Mapping[str, Any] | None,
+    out: Path,
+) -> dict[str, Any]:
+    """Fail before any work on a bad ``--set``, launcher option or a grid folder of another
+    preset; returns the launcher options that were given (``None`` values dropped)."""
+    load_config(preset.config, list(overrides))
+    given = {k: v for k, v in (launcher_options or {}).items() if v is not None}
+    check_launcher(launcher, jobs, **given)
+    check_preset(out, preset.name)
+    return given
+
+
+def launch(
+    planned: list[PlannedRun],
+    launcher: str,
+    jobs: int | None,
+    launcher_options: dict[str, Any],
+    echo: Callable[[str], None] = print,
+    max_runs: int | None = None,
+) -> GridOutcome:
+    """:func:`run_grid` on the launcher called ``launcher`` (closed afterwards)."""
+    with make_launcher(launcher, jobs, **launcher_options) as runner:
+        if runner.description:
+            echo(runner.description)
+        return run_grid(planned, runner, echo, max_runs)
+
+
+def report_outcome(
+    outcome: GridOutcome, files: list[Path], runs_dir: Path, echo: Callable[[str], None]
+) -> None:
+    """Print what a grid did and the files written; raise if runs failed (after the
+    report of what finished has been written)."""
+    echo(
+        f"{len(outcome.reused)} runs reused, {len(outcome.trained)} trained, "
+        f"{len(outcome.failed)} failed, {len(outcome.not_run)} left to run"
+    )
+    for file in files:
+        echo(f"wrote {file}")
+    if outcome.failed:
+        failed = "; ".join(f"{run} ({why})" for run, why in outcome.failed.items())
+        raise CrossDistillError(
+            f"{len(outcome.failed)} run(s) failed: {failed}; see error.log in each run folder "
+            f"under {runs_dir}"
+        )
 
 
 def load_summaries(runs_dir: Path, ids: list[str] | tuple[str, ...]) -> dict[str, dict]:
