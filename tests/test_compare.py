@@ -59,14 +59,43 @@ def test_arms_from_methods_and_controls():
     assert [a.label for a in arms[:2]] == ["w/o", "recommended"]
 
 
+def test_arms_with_term_options_name_their_runs_and_set_the_terms(tmp_path):
+    from crossdistill.compare.arms import CompareOptions, compare_runs, split_methods
+    from crossdistill.config import load_config
+    from crossdistill.reproduce.presets import get_preset
+    from crossdistill.reproduce.runs import spec_config
+
+    methods = split_methods("none,ours[aam.stride=8, aam.margin=1.5],lm+kmm")
+    arms = parse_arms(methods, ["untrained"])
+    assert [a.label for a in arms] == [
+        "w/o",
+        "ours[aam.stride=8,aam.margin=1.5]",
+        "kmm+lm",
+        "ours[aam.stride=8,aam.margin=1.5]@untrained",
+        "kmm+lm@untrained",
+    ]
+    assert parse_arms([a.label if a.method != "none" else "none" for a in arms]) == arms
+    runs = compare_runs(CompareOptions(("UCL",), (0,), "enet", "deeplabv3plus", arms))
+    spec = runs[(arms[3], "UCL", 0)]
+    assert spec.id == (
+        "UCL/seed0/enet-ours[aam.stride=8,aam.margin=1.5]-from-deeplabv3plus@untrained-cross-site"
+    )
+    cfg = spec_config(spec, load_config("study"), tmp_path, get_preset("study").scales)
+    assert cfg.distill.terms == {"aam": {"stride": 8, "margin": 1.5}}
+    assert cfg.distill.control == "untrained" and cfg.distill.preset == "ours"
+
+
 @pytest.mark.parametrize(
     ("methods", "controls", "message"),
     [
         (["nope"], [], "--methods: unknown method 'nope'"),
         (["lm@teacherless"], [], "--methods: unknown control 'teacherless'"),
-        (["none@untrained"], [], "w/o has no teacher to replace"),
+        (["none@untrained"], [], "w/o has no teacher and no terms"),
         (["none"], [], "at least one method besides none"),
         (["lm"], ["random"], "--controls: unknown control 'random'"),
+        (["kmm+lm[aam.stride=8]"], [], "'aam' is not a term of 'kmm\\+lm'"),
+        (["ours[aam=8]"], [], "TERM.OPTION=VALUE"),
+        (["ours[aam.stride=8"], [], "cannot read"),
     ],
 )
 def test_bad_arms_are_named(methods, controls, message):

@@ -474,7 +474,8 @@ def compare(
         str,
         typer.Option(
             help="Arms, comma-separated: distillation presets (ours, recommended, kmm+lm, ...), "
-            "each optionally @untrained or @ground-truth; w/o (none) is always included."
+            "each optionally with term options, ours[aam.stride=8], and @untrained or "
+            "@ground-truth; w/o (none) is always included."
         ),
     ] = "none,ours,recommended",
     controls: Annotated[
@@ -504,12 +505,13 @@ def compare(
 ) -> None:
     """Paired seeds, controls and 95 % CIs: does a method beat w/o, and is it the teacher?"""
     from crossdistill.compare import compare as run_compare
+    from crossdistill.compare.arms import split_methods
 
     run_compare(
         _split_names(targets),
         student=student,
         teacher=teacher,
-        methods=_split_names([methods]) or [],
+        methods=split_methods(methods),
         controls=_split_names([controls]) if controls else [],
         seeds=seeds,
         protocol=protocol,

@@ -10,6 +10,7 @@ teacher per (target, seed) shared by every distilled arm, resume and skip-finish
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,22 +24,62 @@ NONE = "none"
 
 @dataclass(frozen=True)
 class Arm:
-    """``method`` (a distillation preset, or ``none``) with an optional ``control``."""
+    """``method`` (a distillation preset, or ``none``) with its term options changed by
+    ``terms`` (``"aam.stride=8"``) and an optional ``control``."""
 
     method: str
     control: str | None = None
+    terms: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        """``w/o``, ``recommended`` or ``recommended@untrained``."""
+        """``w/o``, ``recommended``, ``ours[aam.stride=8]`` or ``recommended@untrained``."""
         if self.method == NONE:
             return "w/o"
-        return f"{self.method}@{self.control}" if self.control else self.method
+        text = self.method + (f"[{','.join(self.terms)}]" if self.terms else "")
+        return f"{text}@{self.control}" if self.control else text
+
+
+_ARM = re.compile(r"^(?P<method>[^\[\]@]+)(\[(?P<terms>[^\]]*)\])?(@(?P<control>.+))?$")
+
+
+def split_methods(text: str) -> list[str]:
+    """``--methods``: split on the commas outside ``[...]``."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in [*parts, current] if p.strip()]
+
+
+def _terms(text: str, method: str, options: str) -> tuple[str, ...]:
+    known = preset_terms(method)
+    terms = []
+    for item in (t.strip() for t in options.replace(";", ",").split(",") if t.strip()):
+        key, sep, _ = item.partition("=")
+        term, dot, option = key.strip().partition(".")
+        if not sep or not dot or not option:
+            raise CrossDistillError(f"--methods: '{text}': write term options as TERM.OPTION=VALUE")
+        if term not in known:
+            raise CrossDistillError(
+                f"--methods: '{text}': '{term}' is not a term of '{method}' "
+                f"(its terms: {', '.join(known) or 'none'})"
+            )
+        terms.append(item.replace(" ", ""))
+    return tuple(terms)
 
 
 def _arm(text: str) -> Arm:
-    method, _, control = text.strip().lower().partition("@")
-    method = method.strip()
+    match = _ARM.match(text.strip().lower())
+    if match is None:
+        raise CrossDistillError(f"--methods: cannot read '{text}' (METHOD[TERM.OPTION=V]@CONTROL)")
+    method = match["method"].strip()
+    if "+" in method:  # one name per set of terms: lm+kmm is kmm+lm
+        method = "+".join(sorted(part.strip() for part in method.split("+")))
     try:
         preset_terms(method)
     except ConfigError:
@@ -46,14 +87,14 @@ def _arm(text: str) -> Arm:
             f"--methods: unknown method '{method}' (a distillation preset: none, ours, "
             "recommended, a Table 3 row such as kmm+lm, kd, at, emkd, mskd)"
         ) from None
-    control = control.strip() or None
+    control = (match["control"] or "").strip() or None
     if control is not None and control not in CONTROLS:
         raise CrossDistillError(
             f"--methods: unknown control '{control}' in '{text}'; use {' or '.join(CONTROLS)}"
         )
-    if method == NONE and control is not None:
-        raise CrossDistillError(f"--methods: '{text}': w/o has no teacher to replace")
-    return Arm(method, control)
+    if method == NONE and (control is not None or match["terms"]):
+        raise CrossDistillError(f"--methods: '{text}': w/o has no teacher and no terms")
+    return Arm(method, control, _terms(text, method, match["terms"] or ""))
 
 
 def parse_arms(methods: Sequence[str], controls: Sequence[str] = ()) -> tuple[Arm, ...]:
@@ -66,7 +107,7 @@ def parse_arms(methods: Sequence[str], controls: Sequence[str] = ()) -> tuple[Ar
                 f"--controls: unknown control '{control}'; use {' or '.join(CONTROLS)}"
             )
     plain = [a for a in arms if a.control is None and a.method != NONE]
-    arms += [Arm(a.method, c.strip().lower()) for a in plain for c in controls]
+    arms += [Arm(a.method, c.strip().lower(), a.terms) for a in plain for c in controls]
     unique = dict.fromkeys([Arm(NONE), *arms])
     if len(unique) < 2:
         raise CrossDistillError("--methods: give at least one method besides none (w/o)")
@@ -101,7 +142,14 @@ def arm_run(o: CompareOptions, arm: Arm, target: str, seed: int) -> RunSpec:
         return student_run(o.student, target, seed, o.protocol)
     teacher = teacher_run(o.teacher, target, seed, o.protocol)
     return student_run(
-        o.student, target, seed, o.protocol, arm.method, teacher, control=arm.control
+        o.student,
+        target,
+        seed,
+        o.protocol,
+        arm.method,
+        teacher,
+        control=arm.control,
+        terms=arm.terms,
     )
 
 

@@ -61,7 +61,11 @@ def comparisons(
 ) -> list[Comparison]:
     """Every arm against w/o, then every method against each of its controls, per metric."""
     pairs = [(arm.label, "w/o") for arm in arms if arm.method != NONE]
-    pairs += [(Arm(arm.method).label, arm.label) for arm in arms if arm.control is not None]
+    pairs += [
+        (Arm(arm.method, terms=arm.terms).label, arm.label)
+        for arm in arms
+        if arm.control is not None
+    ]
     out = []
     for metric in METRICS:
         values = arm_values(summaries, metric)

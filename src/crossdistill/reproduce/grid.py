@@ -44,6 +44,7 @@ class RunSpec:
     method: str = "supervised"  # training method (train.method)
     teacher: RunSpec | None = None
     control: str | None = None  # distill.control: a control in place of the trained teacher
+    terms: tuple[str, ...] = ()  # term options over the preset's: "aam.stride=8", ...
 
     @property
     def leaf(self) -> str:
@@ -52,7 +53,8 @@ class RunSpec:
             return f"teacher-{self.model}-{self.protocol}"
         if self.teacher is not None:
             source = self.teacher.model + (f"@{self.control}" if self.control else "")
-            return f"{self.model}-{self.preset}-from-{source}-{self.protocol}"
+            preset = self.preset + (f"[{','.join(self.terms)}]" if self.terms else "")
+            return f"{self.model}-{preset}-from-{source}-{self.protocol}"
         return f"{self.model}-{self.method if self.method != 'supervised' else 'wo'}"
 
     @property
@@ -114,10 +116,12 @@ def student_run(
     teacher: RunSpec | None = None,
     method: str = "supervised",
     control: str | None = None,
+    terms: tuple[str, ...] = (),
 ) -> RunSpec:
     """A student on the sites other than ``site``; with a teacher, distilled with ``preset``
     under ``protocol`` (without one, ``protocol`` is not part of the run), from the trained
-    teacher or from its ``control`` (``distill.controls``)."""
+    teacher or from its ``control`` (``distill.controls``), with the preset's term options
+    changed by ``terms`` (``"aam.stride=8"``: ``distill.terms.aam.stride``)."""
     return RunSpec(
         site,
         seed,
@@ -128,6 +132,7 @@ def student_run(
         method,
         teacher,
         control if teacher is not None else None,
+        tuple(terms) if teacher is not None else (),
     )
 
 

@@ -42,11 +42,13 @@ def run_config(
     teacher: Path | None = None,
     method: str = "supervised",
     control: str | None = None,
+    terms: tuple[str, ...] = (),
     overrides: list[str] | tuple[str, ...] = (),
     **fields: Any,
 ) -> RunConfig:
-    """``base`` with one run's fields; ``fields`` (``target``, ``seed``) set top-level keys and
-    ``overrides`` (``key.sub=value``) are applied last."""
+    """``base`` with one run's fields; ``fields`` (``target``, ``seed``) set top-level keys,
+    ``terms`` (``"aam.stride=8"``) set ``distill.terms`` and ``overrides`` (``key.sub=value``)
+    are applied last."""
     raw = base.model_dump()
     raw.update(fields)
     raw.update({"name": name, "output": output, "role": role, "protocol": protocol})
@@ -58,7 +60,7 @@ def run_config(
         **raw["distill"],  # the base's settings (teacher_cache, ...) stay
         "preset": preset,
         "teacher": str(teacher) if teacher is not None else None,
-        "terms": {},
+        "terms": apply_overrides({}, list(terms)),
         "control": control,
     }
     if teacher is None:  # nothing to cache without a teacher
@@ -106,6 +108,7 @@ def spec_config(
         teacher=runs_dir / spec.teacher.id if spec.teacher is not None else None,
         method=spec.method,
         control=spec.control,
+        terms=spec.terms,
         overrides=overrides,
         target=spec.site,
         seed=spec.seed,
