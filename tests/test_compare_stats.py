@@ -99,3 +99,26 @@ def test_comparisons_against_wo_and_against_each_control():
     control = comps[("lm", "lm@untrained", "test")]
     assert control.pooled.mean == pytest.approx(0.05) and control.kind == "vs control"
     assert comps[("lm", "w/o", "test")].per_target["UCL"].verdict == BETTER
+
+
+def test_versus_adds_a_comparison_between_two_arms():
+    from crossdistill.compare.pipeline import parse_versus
+    from crossdistill.errors import CrossDistillError
+
+    arms = (Arm("none"), Arm("recommended"), Arm("kmm+lm"))
+    assert parse_versus(["recommended:kmm+lm", "none:kmm+lm"], arms) == [
+        ("recommended", "kmm+lm"),
+        ("w/o", "kmm+lm"),
+    ]
+    for bad in ("recommended", "recommended:ours", "lm:lm"):
+        with pytest.raises(CrossDistillError, match="--versus"):
+            parse_versus([bad], arms)
+    summaries = {
+        (arm, "UCL", seed): {"dice": {"mean": base + 0.01 * seed}, "val_dice": base}
+        for seed in range(3)
+        for arm, base in zip(arms, (0.5, 0.7, 0.6), strict=True)
+    }
+    comps = comparisons(arms, summaries, versus=[("recommended", "kmm+lm")])
+    extra = [c for c in comps if (c.a, c.b, c.metric) == ("recommended", "kmm+lm", "test")]
+    assert extra and extra[0].pooled.mean == pytest.approx(0.1)
+    assert extra[0].kind == "vs another arm"

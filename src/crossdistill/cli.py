@@ -499,6 +499,10 @@ def compare(
     metric: Annotated[
         str, typer.Option(help="Reported: val (for choosing), test, or both.")
     ] = "both",
+    versus: Annotated[
+        str | None,
+        typer.Option(help="Also compare two arms, A:B (A − B), comma-separated pairs."),
+    ] = None,
     set_: SetOption = None,
     max_runs: MaxRunsOption = None,
     dry_run: DryRunOption = False,
@@ -519,6 +523,7 @@ def compare(
         data=data,
         out=out,
         metrics=("val", "test") if metric == "both" else (metric,),
+        versus=split_methods(versus) if versus else (),
         command="crossdistill " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run),
     )

@@ -87,6 +87,7 @@ def compare(
     max_runs: int | None = None,
     dry_run: bool = False,
     metrics: Sequence[str] = METRICS,
+    versus: Sequence[str] = (),
     command: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
@@ -95,7 +96,8 @@ def compare(
 
     ``preset`` defaults to ``paper`` when ``data`` is given, else ``study`` (its own
     synthetic phantom); ``seeds`` runs seeds ``0 … seeds−1``, paired across arms; ``metrics``
-    (``val``, ``test``) are the ones reported. The other options are ``reproduce``'s.
+    (``val``, ``test``) are the ones reported; ``versus`` adds comparisons between two arms,
+    each ``"A:B"`` (``"recommended:kmm+lm"``: A − B). The other options are ``reproduce``'s.
 
     Raises:
         CrossDistillError: a bad option (named), or runs that failed (after the others
@@ -116,6 +118,7 @@ def compare(
             raise CrossDistillError(
                 f"--{role}: '{name}' has no scale in the {grid_preset.name} preset"
             )
+    pairs = parse_versus(versus, arms)
     seed_list = tuple(range(seeds))
     check_options(CompareOptions(("?",), seed_list, *models.values(), arms, protocol))
     launcher_options = check_grid_call(
@@ -150,24 +153,41 @@ def compare(
             for role, name in models.items()
         },
         "overrides": list(overrides),
+        "versus": [list(pair) for pair in pairs],
         "configs": {p.spec.id: config_digest(p.config) for p in planned},
         "invocations": (previous or {}).get("invocations", []),
     }
+    invocation = {
+        "command": command or "crossdistill.compare (Python API)",
+        "machine": machine(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_s": None,  # stays None if this invocation is killed
+        "trained": 0,
+    }
+    plan["invocations"].append(invocation)
     _write_plan(out, plan)
     outcome = launch(planned, launcher, jobs, launcher_options, echo, max_runs)
-    plan["invocations"].append(
-        {
-            "command": command or "crossdistill.compare (Python API)",
-            "machine": machine(),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "wall_s": round(time.perf_counter() - start, 1),
-            "trained": len(outcome.trained),
-        }
-    )
+    invocation.update(wall_s=round(time.perf_counter() - start, 1), trained=len(outcome.trained))
     _write_plan(out, plan)
     files = write_comparison(out, plan, metrics)
     report_outcome(outcome, files, out / RUNS, echo)
     return {"out": out, "files": files, **asdict(outcome)}
+
+
+def parse_versus(versus: Sequence[str], arms: tuple[Arm, ...]) -> list[tuple[str, str]]:
+    """``["A:B", ...]`` → label pairs; each side must be an arm (``none`` is w/o)."""
+    labels = {a.label for a in arms}
+    pairs = []
+    for text in versus:
+        sides = [part.strip().lower() for part in text.split(":")]
+        sides = ["w/o" if side in ("none", "w/o") else side for side in sides]
+        if len(sides) != 2 or any(side not in labels for side in sides) or sides[0] == sides[1]:
+            raise CrossDistillError(
+                f"--versus: '{text}' is not A:B with two different arms of --methods "
+                f"({', '.join(sorted(labels))})"
+            )
+        pairs.append((sides[0], sides[1]))
+    return pairs
 
 
 def _options_json(o: CompareOptions) -> dict:
@@ -225,6 +245,7 @@ def write_comparison(out: Path, plan: dict, metrics: Sequence[str] = METRICS) ->
         tuple(metrics),
         {key: spec.id for key, spec in runs.items()},
         {key: runs_dir / runs[key].id for key in summaries},
+        tuple(tuple(pair) for pair in plan.get("versus", [])),
     )
 
 
@@ -246,7 +267,8 @@ def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
     params = {role: parameter_count(v["name"], v["width"]) for role, v in m.items()}
     ratio = params["teacher"] / params["student"]
     invocations = plan.get("invocations", [])
-    wall = sum(i["wall_s"] for i in invocations)
+    ended = [i for i in invocations if i.get("wall_s") is not None]
+    wall = sum(i["wall_s"] for i in ended)
     header = {
         "networks": (
             f"student {m['student']['name']} (width {m['student']['width']:g}, "
@@ -272,5 +294,8 @@ def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
     if invocations:
         header["commands"] = "; ".join(f"`{i['command']}` ({i['date']})" for i in invocations)
         header["machine"] = invocations[-1]["machine"]
-        header["wall time"] = f"{wall / 60:.1f} min over {len(invocations)} invocation(s)"
+        killed = len(invocations) - len(ended)
+        header["wall time"] = f"{wall / 60:.1f} min over {len(ended)} invocation(s)" + (
+            f" (and {killed} stopped before its end, not counted)" if killed else ""
+        )
     return header

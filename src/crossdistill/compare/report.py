@@ -95,12 +95,14 @@ def write_report(
     metrics: tuple[str, ...] = METRICS,
     run_ids: Mapping[tuple[Arm, str, int], str] | None = None,
     run_folders: Mapping[tuple[Arm, str, int], Path] | None = None,
+    versus: tuple[tuple[str, str], ...] = (),
 ) -> list[Path]:
     """Write the comparison of ``summaries`` ((arm, target, seed) → ``summary.json``) into
     ``out``; ``header`` holds the lines printed above the tables (name → text);
-    ``run_folders`` (of the finished runs) give the validation curves."""
+    ``run_folders`` (of the finished runs) give the validation curves; ``versus`` adds
+    comparisons between two arms (labels) to those with w/o and with the controls."""
     out = Path(out)
-    comps = [c for c in comparisons(arms, summaries) if c.metric in metrics]
+    comps = [c for c in comparisons(arms, summaries, versus=versus) if c.metric in metrics]
     targets = list(dict.fromkeys(t for (_, t, _) in summaries))
     labels = [a.label for a in arms]
     rel = reliability(summaries)

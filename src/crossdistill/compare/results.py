@@ -13,7 +13,7 @@ against each of its controls, ``X − X@control`` (is the trained teacher the ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from crossdistill.compare.arms import NONE, Arm
@@ -34,8 +34,10 @@ class Comparison:
 
     @property
     def kind(self) -> str:
-        """``vs w/o`` or ``vs control``."""
-        return "vs w/o" if self.b == "w/o" else "vs control"
+        """``vs w/o``, ``vs control`` or ``vs another arm``."""
+        if self.b == "w/o":
+            return "vs w/o"
+        return "vs control" if self.b.startswith(f"{self.a}@") else "vs another arm"
 
 
 def run_values(summary: Mapping) -> dict[str, float | None]:
@@ -57,15 +59,20 @@ def arm_values(
 
 
 def comparisons(
-    arms: tuple[Arm, ...], summaries: Mapping[tuple[Arm, str, int], Mapping], seed: int = 0
+    arms: tuple[Arm, ...],
+    summaries: Mapping[tuple[Arm, str, int], Mapping],
+    seed: int = 0,
+    versus: Sequence[tuple[str, str]] = (),
 ) -> list[Comparison]:
-    """Every arm against w/o, then every method against each of its controls, per metric."""
+    """Every arm against w/o, then every method against each of its controls, then the
+    ``versus`` pairs of arm labels (``("recommended", "kmm+lm")``), per metric."""
     pairs = [(arm.label, "w/o") for arm in arms if arm.method != NONE]
     pairs += [
         (Arm(arm.method, terms=arm.terms).label, arm.label)
         for arm in arms
         if arm.control is not None
     ]
+    pairs += [pair for pair in versus if pair not in pairs]
     out = []
     for metric in METRICS:
         values = arm_values(summaries, metric)
