@@ -217,6 +217,9 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
         "aam_features_high": _loss_step(
             lambda: AffinityLoss(on="features")(feat_s, teacher), feat_s
         ),
+        "aam_relational": _loss_step(
+            lambda: AffinityLoss(match="teacher")(logits, teacher), logits
+        ),
         "enet_step": student_step,
     }
     results: dict[str, dict[str, float]] = {}
@@ -244,7 +247,7 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
         "aam_readings_over_aam": {
             k: results[k]["time_ms"] / results["aam"]["time_ms"]
             for k in results
-            if k.startswith(("aam_stride", "aam_features"))
+            if k.startswith(("aam_stride", "aam_features", "aam_relational"))
         },
     }
 

@@ -142,3 +142,78 @@ def test_reading_clashes_name_the_key(options, message):
     with pytest.raises(ConfigError, match=message) as info:
         Distiller(teacher, student, {"aam": options})
     assert "terms.aam.feature" in str(info.value)
+
+
+def _log_probs(values: torch.Tensor) -> list:
+    """``(C, H, W)`` scores → nested lists of clipped softmax probabilities over C."""
+    p = torch.softmax(values.double(), 0).clamp(1e-4, 1.0)
+    return p.tolist()
+
+
+def _naive_relational(student: torch.Tensor, teacher: torch.Tensor, size: int) -> float:
+    ps, pt = _log_probs(student[0]), _log_probs(teacher[0])
+    H, W = student.shape[-2:]
+    gaps = []
+    for y, x, dy, dx in itertools.product(range(H), range(W), (-size, 0, size), (-size, 0, size)):
+        yj, xj = y + dy, x + dx
+        if (dy, dx) == (0, 0) or not (0 <= yj < H and 0 <= xj < W):
+            continue
+
+        w = [
+            sum(
+                p[c][yj][xj] * (math.log(p[c][yj][xj]) - math.log(p[c][y][x]))
+                for c in range(len(p))
+            )
+            for p in (ps, pt)
+        ]
+        gaps.append(abs(w[0] - w[1]))
+    return sum(gaps) / len(gaps)
+
+
+def test_relational_reading_matches_a_pixel_loop():
+    from crossdistill.losses.relational_affinity import relational_affinity_loss
+
+    torch.manual_seed(4)
+    student, teacher = 2 * torch.randn(1, 3, 4, 5), 2 * torch.randn(1, 5, 4, 5)
+    for sizes in ((1,), (1, 2)):
+        expected = sum(_naive_relational(student, teacher, s) for s in sizes) / len(sizes)
+        got = relational_affinity_loss(student, teacher, sizes).item()
+        assert got == pytest.approx(expected, rel=1e-5)
+    # the student equal to the teacher: every gap is 0
+    assert relational_affinity_loss(teacher, teacher).item() == pytest.approx(0.0, abs=1e-7)
+    # the module: features of the teacher on a finer grid are resized to the student's
+    module = AffinityLoss(on="features", match="teacher")
+    value = module(student, torch.nn.functional.interpolate(teacher, scale_factor=2.0))
+    assert torch.isfinite(value)
+
+
+def test_relational_gradcheck_and_no_teacher_gradient():
+    from crossdistill.losses.relational_affinity import relational_affinity_loss
+
+    torch.manual_seed(5)
+    student = (0.7 * torch.randn(1, 2, 4, 4, dtype=torch.float64)).requires_grad_()
+    teacher = (2.0 * torch.randn(1, 2, 4, 4, dtype=torch.float64)).requires_grad_()
+    valid = torch.rand(1, 4, 4) > 0.2
+    assert torch.autograd.gradcheck(
+        lambda s: relational_affinity_loss(s, teacher, (1, 2), valid=valid), (student,)
+    )
+    relational_affinity_loss(student, teacher).backward()
+    assert teacher.grad is None
+    pooled = AffinityLoss(stride=2, match="teacher", adaptive=True, sizes=(1, 2))
+    big = (0.5 * torch.randn(1, 2, 8, 8, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda s: pooled(s, teacher.detach().repeat(1, 1, 2, 2)), (big,)
+    )
+
+
+def test_relational_reading_through_the_distiller_reads_the_teacher_where_the_student_is():
+    student = create_model("enet", 1, 2, 0.25)
+    teacher = create_model("deeplabv3plus", 1, 2, 0.0625).eval()
+    distiller = Distiller(teacher, student, {"aam": {"on": "features", "match": "teacher"}})
+    term = distiller.kd_terms["aam"]
+    assert (term.wiring.feature, term.wiring.teacher_tap) == ("high", "high")
+    assert teacher_taps(distiller) == ["logits", "high"]
+    out = distiller(torch.randn(2, 1, 64, 64), torch.zeros(2, 64, 64, dtype=torch.long))
+    assert torch.isfinite(out.raw["aam"])
+    with pytest.raises(ValueError, match="match must be"):
+        AffinityLoss(match="nobody")

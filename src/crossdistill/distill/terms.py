@@ -196,13 +196,13 @@ def build_distill_term(
     spec = get_term(loss_name, key=f"{key}.loss" if loss_name != name else key)
     weight = _weight(rest.pop("weight", spec.default_weight), f"{key}.weight")
     feature = rest.pop("feature", None)
-    if spec.student_tap is not None:
+    if spec.taps is not None:
         try:
-            feature = spec.student_tap(rest, feature)
+            feature, teacher_tap = spec.taps(rest, feature)
         except ValueError as err:
             raise ConfigError(f"{key}.feature", str(err).removeprefix("feature: ")) from None
-    feature = feature if feature is not None else spec.default_feature
-    teacher_tap = spec.teacher_feature or feature
+    else:
+        feature = teacher_tap = feature if feature is not None else spec.default_feature
     check_tap(student, feature, role="student", key=f"{key}.feature")
     check_tap(teacher, teacher_tap, role="teacher", key=f"{key}.feature")
     gates: dict[str, Any] = {}
@@ -231,6 +231,6 @@ def build_distill_term(
         gt_gate,
         min_teacher_dice,
         **schedule,
-        teacher_feature=spec.teacher_feature,
+        teacher_feature=None if teacher_tap == feature else teacher_tap,
     )
     return DistillTerm(name, loss, wiring, spec.gateable, spec.needs_target)

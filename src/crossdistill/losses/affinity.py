@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossdistill.losses.label_grid import majority_gate, majority_labels
+from crossdistill.losses.relational_affinity import relational_affinity_loss
 
 _LOG_CLIP = math.log(1e-4)
 _HALF_PLANE = ((0, 1), (1, -1), (1, 0), (1, 1))  # with their negatives: the 8 neighbours
@@ -274,6 +275,7 @@ def reverse_gradient(x: Tensor) -> Tensor:
 
 
 READINGS = ("probabilities", "features")
+MATCHES = ("labels", "teacher")
 
 
 class AffinityLoss(nn.Module):
@@ -299,6 +301,11 @@ class AffinityLoss(nn.Module):
             Either way the pairs are labelled by the teacher's argmax carried to ``F``'s grid
             by majority in each cell (``label_grid``), and a pixel gate likewise.
         stride: the pooling factor of ``on: probabilities`` (1, 2, 4 or 8).
+        match: ``labels`` — the hinge loss above, pairs labelled by the teacher's argmax;
+            ``teacher`` — the relational reading: the student's pair affinities ``W^S_ij``
+            pulled towards the teacher's own ``W^T_ij`` on the same grid (its probabilities,
+            or its feature map at the same tap resized to the student's grid), by
+            ``mean |W^S − W^T|`` (``relational_affinity``); ``margin`` is unused then.
     """
 
     def __init__(
@@ -308,8 +315,12 @@ class AffinityLoss(nn.Module):
         adaptive: bool = False,
         on: str = "probabilities",
         stride: int = 1,
+        match: str = "labels",
     ):
         super().__init__()
+        if match not in MATCHES:
+            raise ValueError(f"match must be {' or '.join(MATCHES)}, got {match!r}")
+        self.match = match
         if on not in READINGS:
             raise ValueError(f"on must be {' or '.join(READINGS)}, got {on!r}")
         if isinstance(stride, bool) or stride not in (1, 2, 4, 8):
@@ -351,6 +362,19 @@ class AffinityLoss(nn.Module):
         if self.stride > 1:
             student = F.avg_pool2d(student, self.stride)
         grid = tuple(student.shape[-2:])
+        if self.match == "teacher":
+            teacher = teacher_logits.detach()
+            if tuple(teacher.shape[-2:]) != grid:
+                full = tuple(teacher.shape[-2:])
+                if self.stride > 1 and full == tuple(s * self.stride for s in grid):
+                    teacher = F.avg_pool2d(teacher, self.stride)
+                else:
+                    teacher = F.interpolate(
+                        teacher, size=grid, mode="bilinear", align_corners=False
+                    )
+            if valid is not None and tuple(valid.shape[-2:]) != grid:
+                valid = majority_gate(valid.detach(), grid)
+            return relational_affinity_loss(student, teacher, self.sizes, weights, valid=valid)
         if tuple(teacher_logits.shape[-2:]) != grid:
             if teacher_logits.dim() == 3:
                 labels = teacher_logits.detach().long()
@@ -364,4 +388,5 @@ class AffinityLoss(nn.Module):
 
     def extra_repr(self) -> str:
         text = f"margin={self.margin}, sizes={self.sizes}, adaptive={self.adaptive}, on={self.on}"
+        text += f", match={self.match}" if self.match != "labels" else ""
         return text + (f", stride={self.stride}" if self.stride > 1 else "")

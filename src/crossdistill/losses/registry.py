@@ -52,10 +52,9 @@ class TermSpec:
             (region losses).
         needs_channels: the builder needs both channel counts (it owns an adapter).
         description: one line for listings.
-        teacher_feature: a fixed tap the teacher is read at, whatever the student's
-            (AAM: the teacher's logits label the pairs); None = the student's tap.
-        student_tap: ``(options, feature or None) -> tap``: the student's tap when it
-            depends on the options (AAM's ``on``); raises ``ValueError`` naming a clash.
+        taps: ``(options, feature or None) -> (student tap, teacher tap)`` when the taps
+            depend on the options (AAM: its ``on`` and ``match``); raises ``ValueError``
+            naming a clash. None: both networks are read at ``feature``.
     """
 
     name: str
@@ -67,8 +66,7 @@ class TermSpec:
     needs_target: bool = False
     needs_channels: bool = False
     description: str = ""
-    teacher_feature: str | None = None
-    student_tap: Callable[[Mapping[str, Any], str | None], str] | None = None
+    taps: Callable[[Mapping[str, Any], str | None], tuple[str, str]] | None = None
 
 
 _REGISTRY: dict[str, TermSpec] = {}
@@ -126,16 +124,19 @@ def build_term(
         raise option_error(key, merged, err) from err
 
 
-def _affinity_tap(options: Mapping[str, Any], feature: str | None) -> str:
-    """AAM's student tap: the logits for ``on: probabilities``, a feature map (default
-    "high") for ``on: features``."""
+def _affinity_taps(options: Mapping[str, Any], feature: str | None) -> tuple[str, str]:
+    """AAM's taps: the student's logits for ``on: probabilities``, a feature map (default
+    "high") for ``on: features``; the teacher's logits label the pairs (``match: labels``),
+    or the teacher is read where the student is (``match: teacher``)."""
     if options.get("on", "probabilities") == "features":
         if feature == "logits":
             raise ValueError("feature: with on: features AAM reads a feature map, not the logits")
-        return feature or "high"
-    if feature not in (None, "logits"):
+        student = feature or "high"
+    elif feature not in (None, "logits"):
         raise ValueError(f"feature: with on: probabilities AAM reads the logits, not {feature!r}")
-    return "logits"
+    else:
+        student = "logits"
+    return student, student if options.get("match") == "teacher" else "logits"
 
 
 register_term(
@@ -162,8 +163,8 @@ register_term(
 register_term(
     TermSpec(
         name="aam",
-        build=lambda _s, _t, margin, sizes, adaptive, on, stride: AffinityLoss(
-            margin, sizes, adaptive, on, stride
+        build=lambda _s, _t, margin, sizes, adaptive, on, stride, match: AffinityLoss(
+            margin, sizes, adaptive, on, stride, match
         ),
         options={
             "margin": 3.0,
@@ -171,12 +172,12 @@ register_term(
             "adaptive": False,
             "on": "probabilities",
             "stride": 1,
+            "match": "labels",
         },
         default_weight=0.9,
         gateable=True,
         description="Adaptive Affinity Module: teacher-labelled pairwise KL affinity (eq. 1-4)",
-        teacher_feature="logits",
-        student_tap=_affinity_tap,
+        taps=_affinity_taps,
     )
 )
 register_term(
