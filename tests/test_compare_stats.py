@@ -13,6 +13,7 @@ from crossdistill.compare.stats import (
     NO_DIFFERENCE,
     UNDECIDED,
     WORSE,
+    bootstrap_interval,
     compare_arms,
     paired_t,
     pooled_bootstrap,
@@ -62,9 +63,20 @@ def test_pooled_bootstrap_is_reproducible_for_a_seed():
     b = [0.60, 0.65, 0.58, 0.71, 0.69, 0.62, 0.61, 0.70]
     first, again = pooled_bootstrap(a, b, seed=7), pooled_bootstrap(a, b, seed=7)
     assert (first.low, first.high) == (again.low, again.high)
-    other = pooled_bootstrap(a, b, seed=8)
-    assert (other.low, other.high) != (first.low, first.high)
     assert first.low <= first.mean <= first.high
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    assert bootstrap_interval(d, seed=7) == bootstrap_interval(d, seed=7)
+    assert bootstrap_interval(d, seed=7) != bootstrap_interval(d, seed=8)
+
+
+def test_pooled_interval_is_never_narrower_than_the_t_interval():
+    # three pairs: the percentile bootstrap alone would call this 'better' ([+0.000, ...])
+    a, b = [0.83, 0.80, 0.82], [0.80, 0.80, 0.79]
+    t, pooled = paired_t(a, b), pooled_bootstrap(a, b)
+    low, high = bootstrap_interval([x - y for x, y in zip(a, b, strict=True)])
+    assert pooled.low == min(low, t.low) and pooled.high == max(high, t.high)
+    assert pooled.low <= t.low and pooled.high >= t.high
+    assert pooled.verdict == t.verdict == NO_DIFFERENCE
 
 
 def test_bad_samples_are_refused():

@@ -110,9 +110,10 @@ def write_report(
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
     lines += [
         f"- **statistics**: per target, the mean of the paired differences over seeds with a "
-        f"Student-t {LEVEL:.0%} CI; pooled, a percentile bootstrap over the (target, seed) pairs "
-        f"({RESAMPLES} resamples, seed 0). 'better' only where the CI excludes 0; wins/ties/"
-        "losses count the pairs.",
+        f"Student-t {LEVEL:.0%} CI; pooled, the union of a percentile bootstrap over the "
+        f"(target, seed) pairs ({RESAMPLES} resamples, seed 0) and the Student-t interval of "
+        "the same pairs (the bootstrap alone is too narrow for few pairs). 'better' only where "
+        "the CI excludes 0; wins/ties/losses count the pairs.",
         "",
     ]
     files = []
