@@ -253,7 +253,7 @@ def _networks(plan: dict, summaries: Mapping) -> dict[str, dict]:
     """Student and teacher as trained (``--set model.width=…`` included), else as planned."""
     models = {role: dict(v) for role, v in plan["models"].items()}
     for summary in summaries.values():
-        models["student"].update(width=summary["model"]["width"])
+        models["student"].update(width=summary["model"]["width"], epochs=summary["epochs"])
         if "teacher_model" in summary:
             models["teacher"].update(width=summary["teacher_model"]["width"])
             break
@@ -272,8 +272,9 @@ def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
     header = {
         "networks": (
             f"student {m['student']['name']} (width {m['student']['width']:g}, "
-            f"{params['student'] / 1e6:.3f} M parameters), teacher {m['teacher']['name']} "
-            f"(width {m['teacher']['width']:g}, {params['teacher'] / 1e6:.3f} M); "
+            f"{params['student'] / 1e6:.3f} M parameters, {m['student']['epochs']} epochs), "
+            f"teacher {m['teacher']['name']} (width {m['teacher']['width']:g}, "
+            f"{params['teacher'] / 1e6:.3f} M, {m['teacher']['epochs']} epochs); "
             f"teacher/student parameter ratio **{ratio:.1f}×**"
         ),
         "protocol": o.protocol,
