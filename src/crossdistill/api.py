@@ -275,20 +275,24 @@ def teacher_reliability(
     logits are evaluated (same values within float16 rounding, no teacher run), and a
     control teacher built from the labels is given each volume's mask.
     """
-    segment = None
+    logits_of = None
     if isinstance(stored, TeacherCachedDataset):
 
-        def segment(volume):
-            logits = stored.case_logits(volume.case.site, volume.case.case_id)
-            return largest_component((logits.float().argmax(1) > 0).numpy().astype(np.uint8))
+        def logits_of(volume):
+            return stored.case_logits(volume.case.site, volume.case.case_id)
 
     elif getattr(teacher, "needs_masks", False):
 
-        def segment(volume):
-            logits = teacher.smoothed_logits(torch.from_numpy(np.asarray(volume.mask)))
-            return largest_component((logits.argmax(1) > 0).numpy().astype(np.uint8))
+        def logits_of(volume):
+            return teacher.smoothed_logits(torch.from_numpy(np.asarray(volume.mask)))
 
-    result = evaluate_model(teacher, cache, sites, "train", channels, segment=segment)
+    def segment(volume):  # as segment_slices does with the teacher's own logits
+        foreground = logits_of(volume).float().argmax(1) > 0
+        return largest_component(foreground.numpy().astype(np.uint8))
+
+    result = evaluate_model(
+        teacher, cache, sites, "train", channels, segment=segment if logits_of else None
+    )
     return {
         "dice": result["overall"]["dice"],
         "per_site": {site: record["dice"]["mean"] for site, record in result["sites"].items()},

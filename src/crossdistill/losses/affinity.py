@@ -34,7 +34,6 @@ descent step of the student's optimizer moves ``w`` to *increase* ``L_AA``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,22 +42,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossdistill.losses.label_grid import majority_gate, majority_labels
+from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
+from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
+from crossdistill.losses.neighbour_pairs import region as _region
 from crossdistill.losses.relational_affinity import relational_affinity_loss
 
-_LOG_CLIP = math.log(1e-4)
-_HALF_PLANE = ((0, 1), (1, -1), (1, 0), (1, 1))  # with their negatives: the 8 neighbours
 _CHUNK_ELEMENTS = 1 << 20  # CPU: batch chunks of ~4 MiB temporaries (GPU: one chunk)
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
-def _region(offset: int, length: int) -> tuple[slice, slice]:
-    """Slices of pixels ``i`` and neighbours ``i + offset`` both inside ``[0, length)``."""
-    if offset >= 0:
-        return slice(0, length - offset), slice(offset, length)
-    return slice(-offset, length), slice(0, length + offset)
 
 
 def _offsets(size: int, H: int, W: int) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:

@@ -17,20 +17,14 @@ tensor per offset (no ``N × C × H × W × 8`` copy); the teacher gets no gradi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-_LOG_CLIP = math.log(1e-4)
-_HALF_PLANE = ((0, 1), (1, -1), (1, 0), (1, 1))
-
-
-def _region(offset: int, length: int) -> tuple[slice, slice]:
-    if offset >= 0:
-        return slice(0, length - offset), slice(offset, length)
-    return slice(-offset, length), slice(0, length + offset)
+from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
+from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
+from crossdistill.losses.neighbour_pairs import region as _region
 
 
 def _pair_kl(logp: Tensor, rows: tuple[slice, slice], cols: tuple[slice, slice]):
