@@ -29,13 +29,13 @@ from crossdistill import api
 from crossdistill.config import RunConfig, load_config
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
-from crossdistill.dg import create_objective
 from crossdistill.distill import preset_terms
 from crossdistill.engine.cached_teacher import use_teacher_cache
 from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
 from crossdistill.engine.precision import Precision
+from crossdistill.methods import create_objective
 from crossdistill.models import create_model
 from demo_runs import prepare_bench
 

@@ -10,11 +10,12 @@ import torch
 from torch.func import functional_call
 
 from crossdistill.data.sampling import SiteBalancedSampler
-from crossdistill.dg import DRDG, SAML, create_objective, method_options, split_episode
+from crossdistill.dg import DRDG, SAML, split_episode
 from crossdistill.errors import ConfigError
 from crossdistill.losses.affinity import reverse_gradient
 from crossdistill.losses.segmentation import segmentation_loss
 from crossdistill.losses.shape import SmoothnessLoss, compactness_loss, contour_and_ring
+from crossdistill.methods import create_objective, method_options
 from standin_models import TinySegNet
 
 SITES = ["A", "A", "B", "B", "C", "C"]

@@ -289,7 +289,7 @@ def test_geometric_augmentation_moves_the_cached_maps_with_the_image(engine_cach
     teacher_file.write_bytes(b"pointwise teacher")
     key = cache_key(teacher_file, dataset, ["logits", "low"], "fp32")
     outputs, built = open_or_build(
-        tmp_path / "tc", key, teacher_net, dataset, Precision(), 8, False
+        tmp_path / "tc", key, lambda x, _masks: teacher_net(x), dataset, Precision(), 8, False
     )
     assert built
     loader = DataLoader(TeacherCachedDataset(dataset, outputs), batch_size=16, shuffle=True)

@@ -20,7 +20,6 @@ from crossdistill.config import RunConfig, dump_config, protocol_sites
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sites import resolve_site
-from crossdistill.dg import create_objective, method_names
 from crossdistill.distill import preset_terms
 from crossdistill.distill.controls import build_control
 from crossdistill.engine import distributed, global_batch
@@ -39,6 +38,7 @@ from crossdistill.errors import ConfigError, CrossDistillError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.eval.metrics import largest_component
+from crossdistill.methods import create_objective, method_names
 from crossdistill.models import create_model
 
 

@@ -38,9 +38,9 @@ from safetensors.torch import save as safetensors_bytes
 from crossdistill.deploy.export import LogitsOnly, write_onnx
 from crossdistill.deploy.metadata import INPUT_NAME, DeploymentMetadata
 from crossdistill.deploy.runtime import onnx_session
-from crossdistill.dg import create_objective
 from crossdistill.distill import preset_terms
 from crossdistill.errors import CrossDistillError
+from crossdistill.methods import create_objective
 from crossdistill.models import count_flops, count_parameters, create_model
 from crossdistill.models.registry import STUDENTS, canonical_name, list_models
 

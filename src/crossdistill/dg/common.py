@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from crossdistill.distill.taps import tap_channels
+from crossdistill.models.output import SegOutput
+from crossdistill.models.taps import tap_channels
 
 
 def check_non_negative(**values: float) -> None:
@@ -49,6 +50,8 @@ class StudentWithHeads(nn.Module):
 
     student: nn.Module
     heads: nn.ModuleDict
+    #: these methods learn without a teacher (``TrainingObjective.teacher``)
+    teacher: nn.Module | None = None
 
     @property
     def auxiliary(self) -> nn.Module:
@@ -58,3 +61,10 @@ class StudentWithHeads(nn.Module):
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         yield from self.student.parameters()
         yield from self.heads.parameters()
+
+    def teacher_taps(self) -> list[str]:
+        """None: a domain-generalisation method reads no teacher."""
+        return []
+
+    def teacher_forward(self, images: Tensor, masks: Tensor) -> SegOutput:
+        raise RuntimeError(f"{type(self).__name__} has no teacher")

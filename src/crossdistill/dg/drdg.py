@@ -31,11 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossdistill.dg.common import StudentWithHeads, check_non_negative, feature_width
-from crossdistill.distill.distiller import SEG, DistillOutput
-from crossdistill.distill.taps import read_tap
+from crossdistill.engine.objective import SEG, StepOutput
 from crossdistill.errors import ConfigError
 from crossdistill.losses.affinity import reverse_gradient
 from crossdistill.losses.segmentation import segmentation_loss
+from crossdistill.models.output import SegOutput
+from crossdistill.models.taps import read_tap
 
 
 class StyleEncoder(nn.Module):
@@ -126,8 +127,13 @@ class DRDG(StudentWithHeads):
         return torch.tensor([self.sites.index(s) for s in sites], device=device)
 
     def forward(
-        self, images: Tensor, masks: Tensor, sites: Sequence[str] | None = None
-    ) -> DistillOutput:
+        self,
+        images: Tensor,
+        masks: Tensor,
+        *,
+        sites: Sequence[str] | None = None,
+        teacher_outputs: SegOutput | None = None,
+    ) -> StepOutput:
         """The step's loss (module doc); ``sites`` gives each image's site."""
         if sites is None:
             raise ConfigError("train.method", "DRDG needs each image's site")
@@ -146,4 +152,4 @@ class DRDG(StudentWithHeads):
             ),
         }
         weighted = {k: v * self.weights.get(k, 1.0) for k, v in raw.items()}
-        return DistillOutput.from_terms(raw, weighted, out.logits)
+        return StepOutput.from_terms(raw, weighted, out.logits)

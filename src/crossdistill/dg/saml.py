@@ -29,11 +29,12 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from crossdistill.dg.common import StepCounter, StudentWithHeads, check_non_negative, feature_width
-from crossdistill.distill.distiller import SEG, DistillOutput
-from crossdistill.distill.taps import read_tap
+from crossdistill.engine.objective import SEG, StepOutput
 from crossdistill.errors import ConfigError
 from crossdistill.losses.segmentation import segmentation_loss
 from crossdistill.losses.shape import SmoothnessLoss, compactness_loss
+from crossdistill.models.output import SegOutput
+from crossdistill.models.taps import read_tap
 
 
 def split_episode(
@@ -108,8 +109,13 @@ class SAML(StudentWithHeads):
         self.feature = feature
 
     def forward(
-        self, images: Tensor, masks: Tensor, sites: Sequence[str] | None = None
-    ) -> DistillOutput:
+        self,
+        images: Tensor,
+        masks: Tensor,
+        *,
+        sites: Sequence[str] | None = None,
+        teacher_outputs: SegOutput | None = None,
+    ) -> StepOutput:
         """One episode's loss (module doc); ``sites`` gives each image's site."""
         if sites is None:
             raise ConfigError("train.method", "SAML needs each image's site (site-aware batches)")
@@ -149,4 +155,4 @@ class SAML(StudentWithHeads):
             device=images.device,
         )
         logits[tr], logits[te] = out_a.logits.detach(), out_b.logits.detach()
-        return DistillOutput.from_terms(raw, weighted, logits)
+        return StepOutput.from_terms(raw, weighted, logits)

@@ -2,23 +2,22 @@
 
 Three things wired by configuration (as in MMRazor's configurable distiller):
 
-* taps (``distill.taps``): where each term reads its tensors — ``"logits"`` or a key of
+* taps (``models.taps``): where each term reads its tensors — ``"logits"`` or a key of
   ``SegOutput.features``;
 * adapters: owned by the terms that need them (KMM's 1×1 conv), sized from the models'
   ``feature_channels`` at the tap, without a forward pass;
 * losses (``crossdistill.losses.registry``): which terms, by name, with their options.
 """
 
-from crossdistill.distill.distiller import Distiller, DistillOutput
+from crossdistill.distill.distiller import Distiller
 from crossdistill.distill.gating import pixel_gate
 from crossdistill.distill.presets import PRESETS, preset_names, preset_terms
-from crossdistill.distill.taps import LOGITS, read_tap, tap_channels
 from crossdistill.distill.terms import DistillTerm, TermWiring, build_distill_term
+from crossdistill.models.taps import LOGITS, read_tap, tap_channels
 
 __all__ = [
     "LOGITS",
     "PRESETS",
-    "DistillOutput",
     "DistillTerm",
     "Distiller",
     "TermWiring",

@@ -15,7 +15,6 @@ the teacher as well (so that ``.to()`` moves it); a student checkpoint is
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,50 +22,11 @@ from torch import Tensor, nn
 
 from crossdistill.distill.controls import teacher_output
 from crossdistill.distill.terms import DistillTerm, GateKey, build_distill_term
+from crossdistill.engine.objective import SEG, StepOutput
 from crossdistill.errors import ConfigError
 from crossdistill.losses.segmentation import segmentation_loss
 from crossdistill.models.output import SegOutput
-
-SEG = "seg"
-
-
-@dataclass
-class DistillOutput:
-    """What one distillation step computes.
-
-    Attributes:
-        total: ``Σ terms`` — the scalar to backpropagate.
-        terms: weighted terms, ``"seg"`` first (weight 1), then each KD term as ``λ·L``.
-        raw: the same keys, unweighted.
-        logits: the student's logits, for metrics.
-        teacher_logits: the teacher's logits (detached) when a KD term needed them, e.g. to
-            measure the teacher's reliability on the student's training images (DESIGN §5).
-    """
-
-    total: Tensor
-    terms: dict[str, Tensor] = field(default_factory=dict)
-    raw: dict[str, Tensor] = field(default_factory=dict)
-    logits: Tensor | None = None
-    teacher_logits: Tensor | None = None
-
-    @classmethod
-    def from_terms(
-        cls,
-        raw: dict[str, Tensor],
-        weighted: dict[str, Tensor],
-        logits: Tensor | None = None,
-        teacher_logits: Tensor | None = None,
-    ) -> DistillOutput:
-        """The output whose ``total`` is the float32 sum of the ``weighted`` terms."""
-        total = torch.stack([v.float() for v in weighted.values()]).sum()
-        return cls(total, weighted, raw, logits, teacher_logits)
-
-    def detached(self) -> dict[str, float]:
-        """Flat ``{"total", "seg", "aam", ..., "raw/aam", ...}`` floats for logging."""
-        out = {"total": float(self.total.detach())}
-        out.update({k: float(v.detach()) for k, v in self.terms.items()})
-        out.update({f"raw/{k}": float(v.detach()) for k, v in self.raw.items()})
-        return out
+from crossdistill.models.taps import LOGITS
 
 
 class Distiller(nn.Module):
@@ -150,22 +110,31 @@ class Distiller(nn.Module):
         self.teacher.eval()
         return teacher_output(self.teacher, images, masks)
 
+    def teacher_taps(self) -> list[str]:
+        """``"logits"`` and every feature tap the KD terms read from the teacher; empty
+        without a teacher or terms (what the teacher-output cache stores)."""
+        if self.teacher is None or not len(self.kd_terms):
+            return []
+        features = {term.wiring.teacher_tap for _, term in self._terms()} - {LOGITS}
+        return [LOGITS, *sorted(features)]
+
     def forward(
         self,
         images: Tensor,
         masks: Tensor,
-        teacher_outputs: SegOutput | None = None,
+        *,
         sites: Sequence[str] | None = None,
-    ) -> DistillOutput:
+        teacher_outputs: SegOutput | None = None,
+    ) -> StepOutput:
         """Loss terms of one batch.
 
         Args:
             images: ``(N, C, H, W)`` student input (the teacher sees the same images).
             masks: ``(N, H, W)`` or ``(N, 1, H, W)`` ground-truth labels.
-            teacher_outputs: precomputed teacher ``SegOutput`` for these images (e.g. from a
-                cache); it is detached. If None the teacher is run when a term needs it.
             sites: the site of each image; unused here (the training objectives of
                 ``crossdistill.dg`` share this signature and need them).
+            teacher_outputs: precomputed teacher ``SegOutput`` for these images (e.g. from a
+                cache); it is detached. If None the teacher is run when a term needs it.
         """
         student_out: SegOutput = self.student(images)
         seg = segmentation_loss(student_out.logits, masks)
@@ -183,7 +152,7 @@ class Distiller(nn.Module):
                 value = term(student_out, teacher_outputs, masks, gate_cache)
                 raw[name] = value
                 weighted[name] = term.weighted(value)
-        return DistillOutput.from_terms(
+        return StepOutput.from_terms(
             raw,
             weighted,
             student_out.logits,

@@ -30,10 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from crossdistill.distill.gating import pixel_gate
-from crossdistill.distill.taps import check_tap, read_tap, tap_channels
 from crossdistill.errors import ConfigError
 from crossdistill.losses.registry import build_term, get_term
 from crossdistill.models.output import SegOutput
+from crossdistill.models.taps import check_tap, read_tap, tap_channels
 
 GATE_OPTIONS = ("min_confidence", "gt_gate", "min_teacher_dice")
 SCHEDULE_OPTIONS = ("balance_steps", "warmup_steps")

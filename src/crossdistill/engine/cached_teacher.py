@@ -28,16 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 
 from crossdistill.data.augment import GEOMETRIC, warp_maps
 from crossdistill.data.dataset import SliceDataset
-from crossdistill.distill.taps import LOGITS
+from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.precision import Precision
 from crossdistill.engine.teacher_cache import TeacherOutputs, cache_key, open_or_build
 from crossdistill.errors import ConfigError
 from crossdistill.models.output import SegOutput
+from crossdistill.models.taps import LOGITS
 
 TEACHER = "teacher"
 
@@ -96,19 +96,22 @@ def cached_teacher_outputs(batch: dict, device: str | torch.device) -> SegOutput
     return SegOutput(logits, out)
 
 
-def teacher_taps(objective: nn.Module) -> list[str]:
-    """``"logits"`` and every feature tap the objective's KD terms read from the teacher."""
-    terms = getattr(objective, "kd_terms", None)
-    if getattr(objective, "teacher", None) is None or not terms:
+def teacher_taps(objective: TrainingObjective) -> list[str]:
+    """``"logits"`` and every feature tap the objective reads from its teacher.
+
+    Raises:
+        ConfigError: the objective reads no teacher (nothing to cache).
+    """
+    taps = objective.teacher_taps() if objective.teacher is not None else []
+    if not taps:
         raise ConfigError(
             "distill.teacher_cache",
             "caches a teacher's outputs: it needs distill.teacher and distillation terms",
         )
-    features = {term.wiring.teacher_tap for term in terms.values()} - {LOGITS}
-    return [LOGITS, *sorted(features)]
+    return list(taps)
 
 
-def check_teacher_cache(objective: nn.Module, augment: bool | str) -> list[str]:
+def check_teacher_cache(objective: TrainingObjective, augment: bool | str) -> list[str]:
     """The taps to cache (see :func:`teacher_taps`) once the run is known to allow a cache.
 
     Raises:
@@ -126,7 +129,7 @@ def check_teacher_cache(objective: nn.Module, augment: bool | str) -> list[str]:
 
 def use_teacher_cache(
     root: str | Path,
-    objective: nn.Module,
+    objective: TrainingObjective,
     teacher_file: Path,
     dataset: SliceDataset,
     precision: Precision,
@@ -144,7 +147,7 @@ def use_teacher_cache(
     taps = check_teacher_cache(objective, dataset.augment)
     key = cache_key(teacher_file, dataset, taps, precision.name, control)
     outputs, built = open_or_build(
-        Path(root), key, objective.teacher, dataset, precision, batch_size, progress
+        Path(root), key, objective.teacher_forward, dataset, precision, batch_size, progress
     )
     size = sum(
         (outputs.folder / a["file"]).stat().st_size for a in outputs.manifest["arrays"].values()

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from crossdistill.engine.objective import TrainingObjective
 from crossdistill.errors import ConfigError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -95,7 +96,7 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(device_type(self.device), dtype=self.dtype)
 
-    def prepare(self, objective: nn.Module) -> nn.Module:
+    def prepare(self, objective: TrainingObjective) -> TrainingObjective:
         """Convert ``objective`` (already on its device) to channels-last and compile its
         networks (``student``, and ``teacher`` when it has one), in place."""
         if self.channels_last:
@@ -151,8 +152,7 @@ class Precision:
             self.scaler.load_state_dict(state)
 
 
-def _networks(objective: nn.Module) -> Iterator[nn.Module]:
-    for name in ("student", "teacher"):
-        module = getattr(objective, name, None)
-        if isinstance(module, nn.Module):
-            yield module
+def _networks(objective: TrainingObjective) -> Iterator[nn.Module]:
+    yield objective.student
+    if objective.teacher is not None:
+        yield objective.teacher

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from crossdistill.engine import distributed
+from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.sync_batchnorm import convert_sync_batchnorm
 from crossdistill.errors import ConfigError
 
@@ -109,16 +110,15 @@ class ShardedStep:
     """``step(images, masks, sites=...)``: the objective's output for the global batch, with
     the networks run on this rank's rows and the gradients averaged by DDP (module doc)."""
 
-    def __init__(self, objective: nn.Module, device: str) -> None:
+    def __init__(self, objective: TrainingObjective, device: str) -> None:
         check_shardable(objective)
         rank, world = distributed.rank(), distributed.world_size()
         device_type = torch.device(device).type
         convert_sync_batchnorm(objective.student, device_type)
         self.shards = [RowShard(objective.student, rank, world)]
         _replace_dropout(objective.student, self.shards[0])
-        teacher = getattr(objective, "teacher", None)
-        if teacher is not None:
-            self.shards.append(RowShard(teacher, rank, world))
+        if objective.teacher is not None:
+            self.shards.append(RowShard(objective.teacher, rank, world))
         self.model = DistributedDataParallel(
             objective,
             device_ids=[torch.device(device).index or 0] if device_type == "cuda" else None,
@@ -136,10 +136,10 @@ class ShardedStep:
                 shard.rows = None
 
 
-def check_shardable(objective: nn.Module) -> None:
+def check_shardable(objective: TrainingObjective) -> None:
     """Under torchrun, ``ConfigError`` for an objective that must see the batch in one process
     (an episodic method: site-balanced batches split by site, SAML)."""
-    if distributed.is_distributed() and getattr(objective, "balanced_sites", False):
+    if distributed.is_distributed() and objective.balanced_sites:
         raise ConfigError(
             "train.method",
             "an episodic method (site-balanced batches, SAML) runs in one process only; "
@@ -147,7 +147,7 @@ def check_shardable(objective: nn.Module) -> None:
         )
 
 
-def shard_objective(objective: nn.Module, device: str) -> Callable[..., Any]:
+def shard_objective(objective: TrainingObjective, device: str) -> Callable[..., Any]:
     """What the training loop calls for one step: ``objective`` itself in one process, a
     :class:`ShardedStep` under torchrun (call after moving ``objective`` to ``device``)."""
     if not distributed.is_distributed():

@@ -26,21 +26,22 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.lib.format import open_memmap
-from torch import nn
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.io import file_sha256
-from crossdistill.distill.taps import LOGITS, read_tap
 from crossdistill.engine.precision import Precision
 from crossdistill.errors import CrossDistillError, InputError
+from crossdistill.models.output import SegOutput
+from crossdistill.models.taps import LOGITS, read_tap
 from crossdistill.progress import progress_bar
 
 FORMAT = "crossdistill-teacher-cache"
@@ -116,13 +117,16 @@ class TeacherOutputs:
 def open_or_build(
     root: Path,
     key: dict[str, Any],
-    teacher: nn.Module,
+    teacher: Callable[[Tensor, Tensor], SegOutput],
     dataset: SliceDataset,
     precision: Precision,
     batch_size: int,
     progress: bool = True,
 ) -> tuple[TeacherOutputs, bool]:
     """The entry of ``key`` under ``root``, built first if missing or invalid.
+
+    ``teacher(images, masks)`` gives the teacher's output (eval mode, no gradient), e.g. the
+    objective's ``teacher_forward``; the masks serve a control teacher made from the labels.
 
     Returns ``(outputs, built)``.
 
@@ -191,17 +195,12 @@ def _build(staging, key, teacher, dataset, precision, batch_size, progress) -> d
         for i, tap in enumerate(key["taps"])
     }
     arrays: dict[str, np.ndarray] = {}
-    was_training = teacher.training
-    teacher.eval()
     start = 0
     with progress_bar(len(plain), "teacher cache", enabled=progress) as advance:
         for batch in loader:
             images = precision.inputs(batch["image"].to(precision.device))
             with precision.autocast():
-                if getattr(teacher, "needs_masks", False):  # a control built from the labels
-                    output = teacher(images, batch["mask"].to(precision.device))
-                else:
-                    output = teacher(images)
+                output = teacher(images, batch["mask"].to(precision.device))
             for tap in key["taps"]:
                 values = read_tap(output, tap).float().to(torch.float16)
                 if not bool(torch.isfinite(values).all()):
@@ -215,7 +214,6 @@ def _build(staging, key, teacher, dataset, precision, batch_size, progress) -> d
                 arrays[tap][start : start + len(values)] = values.cpu().numpy()
             start += len(images)
             advance(len(images))
-    teacher.train(was_training)
     manifest = {"key": key, "arrays": {}}
     for tap, array in arrays.items():
         array.flush()

@@ -1,11 +1,12 @@
-"""Training methods by name: how the student learns from its source sites without a teacher.
+"""Training methods by name: the distiller and the baselines a student can be trained with.
 
 ``supervised`` is training on the pooled source sites with the segmentation loss and, when
 a teacher is given, the configured KD terms (the ``Distiller``: teachers, the "w/o" student
 and every distilled student); ``saml`` and ``drdg`` are the domain-generalisation baselines of the
-paper's Table 4. A new method is one module (an ``nn.Module`` with ``student``,
-``auxiliary``, ``balanced_sites``, ``trainable_parameters()`` and
-``forward(images, masks, sites=...) -> DistillOutput``) plus one entry here.
+paper's Table 4. A new method is one module that implements the engine's
+``TrainingObjective`` (``crossdistill.engine.objective``) plus one entry here. The registry
+sits above both ``distill`` and ``dg`` so that neither they nor the engine depend on each
+other (docs/design.md §8).
 """
 
 from __future__ import annotations
