@@ -183,18 +183,20 @@ def test_region_affinity_by_hand() -> None:
     student, teacher, target = _two_region_case()
     # S_s = [[1, 1/sqrt2], [1/sqrt2, 1]], S_t = [[1, 0], [0, 1]]
     # mean over the 2x2 pairs: (0 + 1/2 + 1/2 + 0) / 4 = 1/4
-    assert RegionAffinityLoss()(student, teacher, target).item() == pytest.approx(0.25, 1e-6)
+    assert RegionAffinityLoss()(student, teacher, target=target).item() == pytest.approx(0.25, 1e-6)
     # a second image with a single class has no relation: left out of the batch mean
     batch_s = torch.cat([student, torch.randn(1, 2, 1, 2)])
     batch_t = torch.cat([teacher, torch.randn(1, 2, 1, 2)])
     batch_y = torch.cat([target, torch.ones_like(target)])
-    assert RegionAffinityLoss()(batch_s, batch_t, batch_y).item() == pytest.approx(0.25, 1e-6)
+    assert RegionAffinityLoss()(batch_s, batch_t, target=batch_y).item() == pytest.approx(
+        0.25, 1e-6
+    )
 
 
 def test_region_affinity_only_over_present_classes() -> None:
     student, teacher, target = _two_region_case()
     # relabel the right half 2: class 1 absent, K = 3, the same 2 present regions -> 1/4
-    value = RegionAffinityLoss()(student, teacher, 2 * target).item()
+    value = RegionAffinityLoss()(student, teacher, target=2 * target).item()
     assert value == pytest.approx(0.25, rel=1e-6)
 
 
@@ -203,11 +205,11 @@ def test_region_affinity_scale_invariant() -> None:
     student, teacher = torch.randn(2, 3, 4, 4), torch.randn(2, 5, 4, 4)
     target = torch.randint(0, 3, (2, 8, 8))
     loss = RegionAffinityLoss()
-    value = loss(student, teacher, target).item()
+    value = loss(student, teacher, target=target).item()
     assert value > 0
-    assert loss(7.0 * student, teacher, target).item() == pytest.approx(value, rel=1e-5)
-    assert loss(student, 0.1 * teacher, target).item() == pytest.approx(value, rel=1e-5)
-    assert loss(student, student.clone(), target).item() == pytest.approx(0.0, abs=1e-6)
+    assert loss(7.0 * student, teacher, target=target).item() == pytest.approx(value, rel=1e-5)
+    assert loss(student, 0.1 * teacher, target=target).item() == pytest.approx(value, rel=1e-5)
+    assert loss(student, student.clone(), target=target).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def _lambda(c: float, order: int) -> float:
@@ -229,7 +231,7 @@ def _graph_expected(order: int) -> float:
 @pytest.mark.parametrize("order", [1, 2, 3])
 def test_region_graph_by_hand(order: int) -> None:
     student, teacher, target = _two_region_case()
-    value = RegionGraphLoss(order=order)(student, teacher, target).item()
+    value = RegionGraphLoss(order=order)(student, teacher, target=target).item()
     assert value == pytest.approx(_graph_expected(order), rel=1e-6)
     if order > 1:
         assert value > _graph_expected(order - 1) + 1e-4  # the k-hop terms count
@@ -240,8 +242,8 @@ def test_region_graph_spans_the_batch() -> None:
     student = torch.cat([_pixels((1.0, 0.0)), _pixels((1.0, 1.0))])  # nodes (1, 0), (1, 1)
     teacher = torch.cat([_pixels((1.0, 0.0)), _pixels((0.0, 1.0))])  # nodes (1, 0), (0, 1)
     target = torch.tensor([[[0]], [[1]]])
-    assert RegionAffinityLoss()(student, teacher, target).item() == 0.0
-    value = RegionGraphLoss()(student, teacher, target).item()
+    assert RegionAffinityLoss()(student, teacher, target=target).item() == 0.0
+    value = RegionGraphLoss()(student, teacher, target=target).item()
     assert value == pytest.approx(_graph_expected(2), rel=1e-6)
 
 
@@ -257,7 +259,7 @@ def test_feature_filtering_by_hand() -> None:
     # class 1: a_s = (0, 0, 1, 1)/sqrt2,  a_t = (0, 0, 1, 0)
     # unit vectors: ||a - b||^2 = 2 - 2 a.b -> 2 - 2*5/sqrt34 and 2 - 2/sqrt2; mean of the two
     expected = ((2 - 10 / math.sqrt(34.0)) + (2 - S2)) / 2
-    value = FeatureFilteringLoss()(student, teacher, target).item()
+    value = FeatureFilteringLoss()(student, teacher, target=target).item()
     assert value == pytest.approx(expected, rel=1e-6)
 
 
@@ -269,7 +271,7 @@ def test_feature_filtering_soft_masks_by_hand() -> None:
     # class 1: a_s = (1/4, 4) ~ (1, 16)/sqrt257, a_t = (1/4, 1) ~ (1, 4)/sqrt17
     #          -> 2 - 2 (1 + 64)/sqrt(257 * 17); mean over the 2 regions
     expected = (2 - 130 / math.sqrt(257.0 * 17.0)) / 2
-    value = FeatureFilteringLoss()(student, teacher, target).item()
+    value = FeatureFilteringLoss()(student, teacher, target=target).item()
     assert value == pytest.approx(expected, rel=1e-6)
     maps = filtered_attention(student, region_masks(target, (1, 2)))
     assert torch.allclose(maps[0, 1], torch.tensor([1.0, 16.0]) / math.sqrt(257.0))
@@ -281,8 +283,10 @@ def test_feature_filtering_channel_count_and_absent_class() -> None:
     teacher = torch.cat([student, -student], dim=1)  # same per-pixel mean of squares
     target = torch.randint(0, 3, (2, 4, 4))
     target[1] = 2  # image 2: one class, classes 0 and 1 absent
-    assert FeatureFilteringLoss()(student, teacher, target).item() == pytest.approx(0, abs=1e-6)
-    value = FeatureFilteringLoss()(student, torch.randn(2, 3, 4, 4), target)
+    assert FeatureFilteringLoss()(student, teacher, target=target).item() == pytest.approx(
+        0, abs=1e-6
+    )
+    value = FeatureFilteringLoss()(student, torch.randn(2, 3, 4, 4), target=target)
     assert torch.isfinite(value) and value.item() > 0
 
 
@@ -295,14 +299,14 @@ def test_single_class_target(name: str) -> None:
     student = torch.randn(2, 3, 4, 4, requires_grad=True)
     teacher = torch.randn(2, 2, 4, 4)
     target = torch.zeros(2, 8, 8, dtype=torch.long)
-    value = ALL_LOSSES[name]()(student[:1], teacher[:1], target[:1])
+    value = ALL_LOSSES[name]()(student[:1], teacher[:1], target=target[:1])
     assert torch.isfinite(value)
     if name != "ffd":  # one region: no relation, a zero that still backpropagates
         assert value.item() == 0.0
         value.backward()
         assert student.grad is not None and torch.equal(student.grad, torch.zeros_like(student))
     # a whole batch of background-only images: RAD 0; RGD relates the images' regions
-    value = ALL_LOSSES[name]()(student.detach(), teacher, target)
+    value = ALL_LOSSES[name]()(student.detach(), teacher, target=target)
     assert torch.isfinite(value)
     if name == "rad":
         assert value.item() == 0.0
@@ -315,8 +319,8 @@ def test_student_resized_to_teacher(name: str) -> None:
     teacher = torch.randn(2, 5, 2, 2)
     target = torch.randint(0, 3, (2, 8, 8))
     loss = ALL_LOSSES[name]()
-    value = loss(student, teacher, target)
-    by_hand = loss(F.avg_pool2d(student, 2), teacher, target)  # 4 -> 2 bilinear = block mean
+    value = loss(student, teacher, target=target)
+    by_hand = loss(F.avg_pool2d(student, 2), teacher, target=target)  # 4 -> 2 bilinear = block mean
     assert value.shape == () and value.item() == pytest.approx(by_hand.item(), rel=1e-5)
 
 
@@ -328,8 +332,8 @@ def test_gradcheck(name: str) -> None:
     # 4x4 labels on the 2x2 teacher grid: soft masks of 3 classes
     target = torch.tensor([[[0, 1, 1, 1], [0, 0, 2, 1], [2, 2, 1, 1], [0, 2, 0, 1]]])
     loss = ALL_LOSSES[name]()
-    assert loss(student, teacher, target).dtype == torch.float64
-    assert torch.autograd.gradcheck(lambda s: loss(s, teacher, target), (student,))
+    assert loss(student, teacher, target=target).dtype == torch.float64
+    assert torch.autograd.gradcheck(lambda s: loss(s, teacher, target=target), (student,))
 
 
 @pytest.mark.parametrize("name", list(ALL_LOSSES))
@@ -340,7 +344,7 @@ def test_teacher_detached_no_parameters(name: str) -> None:
     student = torch.randn(2, 3, 4, 4, requires_grad=True)
     teacher = torch.randn(2, 2, 4, 4, requires_grad=True)
     target = torch.randint(0, 2, (2, 1, 4, 4))
-    loss(student, teacher, target).backward()
+    loss(student, teacher, target=target).backward()
     assert teacher.grad is None and student.grad is not None
 
 
@@ -351,9 +355,9 @@ def test_autocast_bf16_computes_in_float32(name: str) -> None:
     target = torch.randint(0, 3, (2, 8, 8))
     loss = ALL_LOSSES[name]()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        value = loss(student.bfloat16(), teacher.bfloat16(), target)
+        value = loss(student.bfloat16(), teacher.bfloat16(), target=target)
     assert value.dtype == torch.float32 and torch.isfinite(value)
-    expected = loss(student.bfloat16().float(), teacher.bfloat16().float(), target)
+    expected = loss(student.bfloat16().float(), teacher.bfloat16().float(), target=target)
     assert value.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-7)
 
 
@@ -364,13 +368,13 @@ def test_region_losses_need_a_valid_target(name: str) -> None:
     with pytest.raises(ValueError, match=r"^target"):
         loss(x, x)
     with pytest.raises(ValueError, match=r"^target"):
-        loss(x, x, torch.zeros(2, 2, 2))  # float labels
+        loss(x, x, target=torch.zeros(2, 2, 2))  # float labels
     with pytest.raises(ValueError, match=r"^target"):
-        loss(x, x, torch.zeros(3, 2, 2, dtype=torch.long))  # batch size
+        loss(x, x, target=torch.zeros(3, 2, 2, dtype=torch.long))  # batch size
     with pytest.raises(ValueError, match=r"^target"):
-        loss(x, x, torch.zeros(2, 2, dtype=torch.long))  # shape
+        loss(x, x, target=torch.zeros(2, 2, dtype=torch.long))  # shape
     with pytest.raises(ValueError, match=r"^target"):
-        loss(x, x, -torch.ones(2, 2, 2, dtype=torch.long))  # negative label
+        loss(x, x, target=-torch.ones(2, 2, 2, dtype=torch.long))  # negative label
 
 
 def test_region_graph_bad_order() -> None:

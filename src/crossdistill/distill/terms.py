@@ -102,14 +102,12 @@ class DistillTerm(nn.Module):
         loss: nn.Module,
         wiring: TermWiring,
         gateable: bool,
-        needs_target: bool = False,
     ):
         super().__init__()
         self.name = name
         self.loss = loss
         self.wiring = wiring
         self.gateable = gateable
-        self.needs_target = needs_target
         if wiring.balance_steps or wiring.warmup_steps:
             self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         if wiring.balance_steps:
@@ -139,12 +137,10 @@ class DistillTerm(nn.Module):
         target: Tensor | None = None,
         gate_cache: dict[GateKey, Tensor | None] | None = None,
     ) -> Tensor:
+        """The unweighted loss between the two networks' taps; ``teacher`` is detached (the
+        distiller's job), ``target`` the ground-truth labels (region terms, the GT gate)."""
         s = read_tap(student, self.wiring.feature)
-        t = read_tap(teacher, self.wiring.teacher_tap).detach()
-        if self.needs_target:
-            return self.loss(s, t, target)
-        if not self.gateable:
-            return self.loss(s, t)
+        t = read_tap(teacher, self.wiring.teacher_tap)
         valid = None
         if self.wiring.gated:
             gate_key = self.wiring.gate_key
@@ -152,7 +148,7 @@ class DistillTerm(nn.Module):
                 valid = gate_cache[gate_key]
             else:
                 valid = pixel_gate(
-                    teacher.logits.detach(),
+                    teacher.logits,
                     target,
                     min_confidence=self.wiring.min_confidence,
                     gt_gate=self.wiring.gt_gate,
@@ -160,7 +156,7 @@ class DistillTerm(nn.Module):
                 )
                 if gate_cache is not None:
                     gate_cache[gate_key] = valid
-        return self.loss(s, t, valid=valid)
+        return self.loss(s, t, target=target, valid=valid)
 
     def extra_repr(self) -> str:
         w = self.wiring
@@ -233,4 +229,4 @@ def build_distill_term(
         **schedule,
         teacher_feature=None if teacher_tap == feature else teacher_tap,
     )
-    return DistillTerm(name, loss, wiring, spec.gateable, spec.needs_target)
+    return DistillTerm(name, loss, wiring, spec.gateable)

@@ -7,11 +7,13 @@
 * ``AttentionMapLoss`` — attention transfer (AT) and EMKD's importance maps (p = 4).
 * ``RegionAffinityLoss`` (EMKD), ``RegionGraphLoss`` and ``FeatureFilteringLoss`` (MSKD).
 * ``compactness_loss`` / ``SmoothnessLoss`` — SAML's shape losses.
+* ``DistillLoss`` — their common call ``loss(student, teacher, *, target=None, valid=None)``.
 * ``register_term`` / ``get_term`` / ``build_term`` / ``available_terms`` — the KD-term registry.
 """
 
 from crossdistill.losses.affinity import AffinityLoss, affinity_loss, reverse_gradient
 from crossdistill.losses.attention import AttentionMapLoss, attention_loss, attention_map
+from crossdistill.losses.contract import DistillLoss
 from crossdistill.losses.filtering import FeatureFilteringLoss, feature_filtering_loss
 from crossdistill.losses.kernel import KernelMatrixLoss, gram_matrix
 from crossdistill.losses.logits import LogitsKL, logits_kl
@@ -34,6 +36,7 @@ from crossdistill.losses.shape import SmoothnessLoss, compactness_loss
 __all__ = [
     "AffinityLoss",
     "AttentionMapLoss",
+    "DistillLoss",
     "FeatureFilteringLoss",
     "KernelMatrixLoss",
     "LogitsKL",

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossdistill.losses.contract import DistillLoss, float32_island
 from crossdistill.losses.label_grid import majority_gate, majority_labels
 from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
 from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
@@ -48,10 +49,6 @@ from crossdistill.losses.neighbour_pairs import region as _region
 from crossdistill.losses.relational_affinity import relational_affinity_loss
 
 _CHUNK_ELEMENTS = 1 << 20  # CPU: batch chunks of ~4 MiB temporaries (GPU: one chunk)
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 def _offsets(size: int, H: int, W: int) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:
@@ -240,8 +237,7 @@ def affinity_loss(
     if valid is not None:
         valid = valid.detach().reshape(labels.shape).bool()
 
-    dtype = _compute_dtype(student_logits)
-    with torch.autocast(student_logits.device.type, enabled=False):
+    with float32_island(student_logits) as dtype:
         logp = torch.log_softmax(student_logits.to(dtype), dim=1).clamp_min(_LOG_CLIP)
         losses = _AffinityPairs.apply(logp, labels, valid, sizes, float(margin))
         if weights is None:
@@ -271,7 +267,7 @@ READINGS = ("probabilities", "features")
 MATCHES = ("labels", "teacher")
 
 
-class AffinityLoss(nn.Module):
+class AffinityLoss(DistillLoss):
     """``affinity_loss`` as a module, optionally with learnable (adversarial) size weights, on
     the grid the paper's text allows (DESIGN §2, "Where AAM acts is ambiguous").
 
@@ -346,17 +342,24 @@ class AffinityLoss(nn.Module):
         return torch.softmax(self.size_logits.detach(), dim=0)
 
     def forward(
-        self, student: Tensor, teacher_logits: Tensor, valid: Tensor | None = None
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
     ) -> Tensor:
         """``student``: logits ``(N, K, H, W)`` (``on: probabilities``) or a feature map
-        ``(N, C, h, w)`` (``on: features``); ``teacher_logits``: ``(N, K, H, W)`` scores or an
-        ``(N, H, W)`` label map at the image's resolution; ``valid``: ``(N, H, W)`` gate."""
+        ``(N, C, h, w)`` (``on: features``); ``teacher``: ``(N, K, H, W)`` scores or an
+        ``(N, H, W)`` label map at the image's resolution (``match: teacher``: the teacher's
+        tensor at the student's tap); ``valid``: ``(N, H, W)`` gate; ``target`` unused."""
+        teacher_logits = teacher
         weights = reverse_gradient(self.size_logits) if self.adaptive else None
         if self.stride > 1:
             student = F.avg_pool2d(student, self.stride)
         grid = tuple(student.shape[-2:])
         if self.match == "teacher":
-            teacher = teacher_logits.detach()
+            teacher = teacher_logits
             if tuple(teacher.shape[-2:]) != grid:
                 full = tuple(teacher.shape[-2:])
                 if self.stride > 1 and full == tuple(s * self.stride for s in grid):
@@ -370,10 +373,10 @@ class AffinityLoss(nn.Module):
             return relational_affinity_loss(student, teacher, self.sizes, weights, valid=valid)
         if tuple(teacher_logits.shape[-2:]) != grid:
             if teacher_logits.dim() == 3:
-                labels = teacher_logits.detach().long()
+                labels = teacher_logits.long()
                 classes = int(labels.max()) + 1 if labels.numel() else 1
             else:
-                labels, classes = teacher_labels(teacher_logits.detach()), teacher_logits.shape[1]
+                labels, classes = teacher_labels(teacher_logits), teacher_logits.shape[1]
             teacher_logits = majority_labels(labels, grid, max(classes, 2))
             if valid is not None:
                 valid = majority_gate(valid.detach().reshape(labels.shape), grid)

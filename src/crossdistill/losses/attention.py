@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
+from crossdistill.losses.contract import DistillLoss, float32_island, reject_gate
 
 
 def _check_power(power: object) -> float:
@@ -65,8 +62,7 @@ def align_to_teacher(student: Tensor, teacher: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError(
             f"batch sizes differ: student {tuple(student.shape)}, teacher {tuple(teacher.shape)}"
         )
-    dtype = _compute_dtype(student)
-    with torch.autocast(student.device.type, enabled=False):
+    with float32_island(student) as dtype:
         s = student.to(dtype)
         t = teacher.detach().to(dtype)
         if s.shape[-2:] != t.shape[-2:]:
@@ -110,12 +106,12 @@ def attention_loss(student: Tensor, teacher: Tensor, power: float = 2.0) -> Tens
     """
     power = _check_power(power)
     s, t = align_to_teacher(student, teacher)
-    with torch.autocast(s.device.type, enabled=False):
+    with float32_island(s):
         diff = attention_map(s, power) - attention_map(t, power)
         return diff.square().sum(dim=1).mean()
 
 
-class AttentionMapLoss(nn.Module):
+class AttentionMapLoss(DistillLoss):
     """``attention_loss`` as a module (no parameters), for the distiller's term registry.
 
     Args:
@@ -126,8 +122,16 @@ class AttentionMapLoss(nn.Module):
         super().__init__()
         self.power = _check_power(power)
 
-    def forward(self, student: Tensor, teacher: Tensor, target: Tensor | None = None) -> Tensor:
-        """Scalar ``L_AT``; ``target`` is accepted for a uniform signature and ignored."""
+    def forward(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
+    ) -> Tensor:
+        """Scalar ``L_AT``; ``target`` is ignored."""
+        reject_gate(valid, "at")
         return attention_loss(student, teacher, self.power)
 
     def extra_repr(self) -> str:

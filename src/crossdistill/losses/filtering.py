@@ -26,11 +26,11 @@ autocast disabled. No parameters.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from crossdistill.losses.attention import align_to_teacher
+from crossdistill.losses.contract import DistillLoss, float32_island, reject_gate
 from crossdistill.losses.regions import check_features_and_masks, region_masks
 
 
@@ -70,7 +70,7 @@ def feature_filtering_loss(student: Tensor, teacher: Tensor, target: Tensor | No
     if target is None:
         raise ValueError("target (ground-truth labels) is required by this loss, got None")
     s, t = align_to_teacher(student, teacher)
-    with torch.autocast(s.device.type, enabled=False):
+    with float32_island(s):
         masks = region_masks(target, t.shape[-2:], dtype=t.dtype)
         if masks.shape[0] != s.shape[0]:
             raise ValueError(f"target has batch size {masks.shape[0]}, the features {s.shape[0]}")
@@ -81,9 +81,17 @@ def feature_filtering_loss(student: Tensor, teacher: Tensor, target: Tensor | No
         return dist[present].mean()
 
 
-class FeatureFilteringLoss(nn.Module):
+class FeatureFilteringLoss(DistillLoss):
     """MSKD feature-filtering distillation ``L_FF`` as a module (no parameters; module doc)."""
 
-    def forward(self, student: Tensor, teacher: Tensor, target: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
+    ) -> Tensor:
         """Scalar ``L_FF``; ``target`` (ground-truth labels) is required."""
+        reject_gate(valid, "ffd")
         return feature_filtering_loss(student, teacher, target)

@@ -28,12 +28,13 @@ disabled: a fp16 Gram matrix would overflow.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossdistill.losses.contract import DistillLoss, float32_island, reject_gate
 
-class KernelMatrixLoss(nn.Module):
+
+class KernelMatrixLoss(DistillLoss):
     """``L_KM`` between an adapted student feature and a teacher feature (module doc).
 
     Args:
@@ -49,8 +50,18 @@ class KernelMatrixLoss(nn.Module):
         self.adapter = nn.Conv2d(student_channels, teacher_channels, kernel_size=1, bias=False)
         self.normalize = normalize
 
-    def forward(self, student_feature: Tensor, teacher_feature: Tensor) -> Tensor:
-        """Scalar ``L_KM`` for ``(n, C_S, h, w)`` student and ``(n, C_T, H, W)`` teacher."""
+    def forward(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
+    ) -> Tensor:
+        """Scalar ``L_KM`` for ``(n, C_S, h, w)`` student and ``(n, C_T, H, W)`` teacher
+        features; ``target`` is ignored."""
+        reject_gate(valid, "kmm")
+        student_feature, teacher_feature = student, teacher
         if student_feature.shape[0] != teacher_feature.shape[0]:
             raise ValueError(
                 f"batch sizes differ: student {tuple(student_feature.shape)}, "
@@ -59,8 +70,7 @@ class KernelMatrixLoss(nn.Module):
         s = self.adapter(student_feature)
         if s.shape[-2:] != teacher_feature.shape[-2:]:
             s = F.interpolate(s, size=teacher_feature.shape[-2:], mode="bilinear")
-        dtype = torch.float64 if s.dtype == torch.float64 else torch.float32
-        with torch.autocast(s.device.type, enabled=False):
+        with float32_island(s) as dtype:
             k_s = gram_matrix(s.to(dtype))
             k_t = gram_matrix(teacher_feature.detach().to(dtype))
             if self.normalize:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from crossdistill.losses.contract import DistillLoss, float32_island
+
 DIRECTIONS = ("student||teacher", "teacher||student")
 
 
@@ -51,8 +53,7 @@ def logits_kl(
             f"student {tuple(student_logits.shape)} and teacher "
             f"{tuple(teacher_logits.shape)} logits differ in shape"
         )
-    dtype = torch.float64 if student_logits.dtype == torch.float64 else torch.float32
-    with torch.autocast(student_logits.device.type, enabled=False):
+    with float32_island(student_logits) as dtype:
         log_s = torch.log_softmax(student_logits.to(dtype) / temperature, dim=1)
         log_t = torch.log_softmax(teacher_logits.detach().to(dtype) / temperature, dim=1)
         if direction == "student||teacher":
@@ -66,7 +67,7 @@ def logits_kl(
         return scale * (kl * mask).sum() / mask.sum().clamp_min(1)
 
 
-class LogitsKL(torch.nn.Module):
+class LogitsKL(DistillLoss):
     """``logits_kl`` as a module (no parameters), for the distiller's term registry."""
 
     def __init__(self, temperature: float = 1.0, direction: str = "student||teacher"):
@@ -83,11 +84,15 @@ class LogitsKL(torch.nn.Module):
         self.direction = direction
 
     def forward(
-        self, student_logits: Tensor, teacher_logits: Tensor, valid: Tensor | None = None
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
     ) -> Tensor:
-        return logits_kl(
-            student_logits, teacher_logits, self.temperature, self.direction, valid=valid
-        )
+        """``logits_kl`` of the two logits, over the ``valid`` pixels; ``target`` is ignored."""
+        return logits_kl(student, teacher, self.temperature, self.direction, valid=valid)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, direction={self.direction!r}"

@@ -49,9 +49,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from crossdistill.losses.attention import align_to_teacher
+from crossdistill.losses.contract import DistillLoss, float32_island, reject_gate
 
 #: temperature of the row softmax that turns RGD's adjacency into a transition matrix
 GRAPH_TEMPERATURE = 0.1
@@ -178,7 +179,7 @@ def region_affinity_loss(student: Tensor, teacher: Tensor, target: Tensor | None
     Raises:
         ValueError: missing or malformed ``target``, non-4-D tensors, different batch sizes.
     """
-    with torch.autocast(student.device.type, enabled=False):
+    with float32_island(student):
         s, protos_s, protos_t, present = _prototypes_pair(student, teacher, target)
         pairs = (present.unsqueeze(2) & present.unsqueeze(1)).to(s.dtype)  # (N, K, K)
         count = present.sum(dim=1)  # (N,)
@@ -210,7 +211,7 @@ def region_graph_loss(
             different batch sizes.
     """
     order = _check_order(order)
-    with torch.autocast(student.device.type, enabled=False):
+    with float32_island(student):
         s, protos_s, protos_t, present = _prototypes_pair(student, teacher, target)
         nodes_s, nodes_t = protos_s[present], protos_t[present]  # (M, Cs), (M, Ct)
         if nodes_s.shape[0] < 2:
@@ -233,15 +234,23 @@ def _check_order(order: object) -> int:
     return order
 
 
-class RegionAffinityLoss(nn.Module):
+class RegionAffinityLoss(DistillLoss):
     """EMKD region-affinity distillation ``L_RAD`` as a module (no parameters; module doc)."""
 
-    def forward(self, student: Tensor, teacher: Tensor, target: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
+    ) -> Tensor:
         """Scalar ``L_RAD``; ``target`` (ground-truth labels) is required."""
+        reject_gate(valid, "rad")
         return region_affinity_loss(student, teacher, target)
 
 
-class RegionGraphLoss(nn.Module):
+class RegionGraphLoss(DistillLoss):
     """MSKD region-graph distillation ``L_RGD`` as a module (no parameters; module doc).
 
     Args:
@@ -252,8 +261,16 @@ class RegionGraphLoss(nn.Module):
         super().__init__()
         self.order = _check_order(order)
 
-    def forward(self, student: Tensor, teacher: Tensor, target: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        student: Tensor,
+        teacher: Tensor,
+        *,
+        target: Tensor | None = None,
+        valid: Tensor | None = None,
+    ) -> Tensor:
         """Scalar ``L_RGD``; ``target`` (ground-truth labels) is required."""
+        reject_gate(valid, "rgd")
         return region_graph_loss(student, teacher, target, self.order)
 
     def extra_repr(self) -> str:

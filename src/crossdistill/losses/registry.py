@@ -1,12 +1,13 @@
 """Registry of knowledge-distillation terms, by name.
 
-A term is an ``nn.Module`` built from options (what a YAML config gives) and, when it owns an
-adapter, from the student's and teacher's channel counts at its tap. Its forward takes the
-student's and the teacher's tensors at that tap::
+A term is a ``DistillLoss`` (``losses/contract.py``) built from options (what a YAML config
+gives) and, when it owns an adapter, from the student's and teacher's channel counts at its
+tap. Every term is called the same way, with the two networks' tensors at that tap::
 
-    term(student, teacher)                 # e.g. KMM on the "high" features
-    term(student, teacher, valid=mask)     # gateable terms: (N, H, W) bool pixel mask
-    term(student, teacher, target)         # region terms: (N, H, W) ground-truth labels
+    term(student, teacher, *, target=None, valid=None)
+
+``target`` (the ground-truth labels) is needed by the region terms, ``valid`` (an
+``(N, H, W)`` bool pixel gate) accepted by the gateable ones only.
 
 A new method is one loss file plus one ``register_term`` call at the bottom of this file
 (as AT, EMKD's region affinity and MSKD's feature filtering and region graph are).
@@ -20,18 +21,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from crossdistill.errors import ConfigError, option_error
 from crossdistill.losses.affinity import AffinityLoss
 from crossdistill.losses.attention import AttentionMapLoss
+from crossdistill.losses.contract import DistillLoss
 from crossdistill.losses.filtering import FeatureFilteringLoss
 from crossdistill.losses.kernel import KernelMatrixLoss
 from crossdistill.losses.logits import LogitsKL
 from crossdistill.losses.regions import RegionAffinityLoss, RegionGraphLoss
 
-#: ``build(student_channels, teacher_channels, **options) -> nn.Module``
-TermBuilder = Callable[..., nn.Module]
+#: ``build(student_channels, teacher_channels, **options) -> DistillLoss``
+TermBuilder = Callable[..., DistillLoss]
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,7 @@ class TermSpec:
         options: every option the term accepts, with its default. Any other key is an error.
         default_weight: λ used when a config gives no ``weight`` (the paper's value).
         default_feature: default tap: ``"logits"`` or a key of ``SegOutput.features``.
-        gateable: the module accepts ``valid=`` (confidence / ground-truth gating).
-        needs_target: the module's forward takes the ground-truth labels as third argument
-            (region losses).
+        gateable: the loss accepts a pixel gate ``valid`` (confidence / ground-truth gating).
         needs_channels: the builder needs both channel counts (it owns an adapter).
         description: one line for listings.
         taps: ``(options, feature or None) -> (student tap, teacher tap)`` when the taps
@@ -63,7 +61,6 @@ class TermSpec:
     default_weight: float = 1.0
     default_feature: str = "logits"
     gateable: bool = False
-    needs_target: bool = False
     needs_channels: bool = False
     description: str = ""
     taps: Callable[[Mapping[str, Any], str | None], tuple[str, str]] | None = None
@@ -102,7 +99,7 @@ def build_term(
     teacher_channels: int | None = None,
     *,
     key: str | None = None,
-) -> nn.Module:
+) -> DistillLoss:
     """Build the term ``name`` with ``options`` (defaults filled in).
 
     ``key`` is the config path of the term used in error messages (default ``name``);
@@ -194,7 +191,6 @@ register_term(
         name="rad",
         build=lambda _s, _t: RegionAffinityLoss(),
         default_feature="high",
-        needs_target=True,
         description="Region affinity (EMKD): cosine affinity of the class region prototypes",
     )
 )
@@ -204,7 +200,6 @@ register_term(
         build=lambda _s, _t, order: RegionGraphLoss(order),
         options={"order": 2},
         default_feature="high",
-        needs_target=True,
         description="Region graph (MSKD): batch graph of region prototypes, 1st..k-th order",
     )
 )
@@ -213,7 +208,6 @@ register_term(
         name="ffd",
         build=lambda _s, _t: FeatureFilteringLoss(),
         default_feature="high",
-        needs_target=True,
         description="Feature filtering (MSKD): attention maps inside each ground-truth region",
     )
 )

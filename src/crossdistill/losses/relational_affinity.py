@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from crossdistill.losses.contract import float32_island
 from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
 from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
 from crossdistill.losses.neighbour_pairs import region as _region
@@ -57,9 +58,8 @@ def relational_affinity_loss(
     sizes = tuple(int(s) for s in sizes)
     if not sizes or min(sizes) < 1:
         raise ValueError(f"sizes must be positive integers, got {sizes}")
-    dtype = torch.float64 if student.dtype == torch.float64 else torch.float32
     _, _, H, W = student.shape
-    with torch.autocast(student.device.type, enabled=False):
+    with float32_island(student) as dtype:
         log_s = torch.log_softmax(student.to(dtype), 1).clamp_min(_LOG_CLIP)
         with torch.no_grad():
             log_t = torch.log_softmax(teacher.detach().to(dtype), 1).clamp_min(_LOG_CLIP)

@@ -24,9 +24,10 @@ Everything is computed in float32, also under ``torch.autocast``.
 
 from __future__ import annotations
 
-import torch
 from monai.losses import DiceLoss, FocalLoss
 from torch import Tensor
+
+from crossdistill.losses.contract import float32_island
 
 _FOCAL = FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0, reduction="none")
 _DICE = {
@@ -80,7 +81,7 @@ def segmentation_loss(
     if logits.dim() < 3 or logits.shape[1] < 2:
         raise ValueError(f"logits must be (N, K>=2, H, W), got {tuple(logits.shape)}")
     labels = _as_label_map(target, logits)
-    with torch.autocast(logits.device.type, enabled=False):
+    with float32_island(logits):
         x = logits.float()
         focal = _FOCAL(x, labels).sum(dim=1).mean()
         dice = _DICE[batch_dice](x, labels)
