@@ -35,6 +35,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.multiprocessing import spawn
 
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.models import create_model
 from demo_runs import prepare_bench
 
@@ -69,7 +70,7 @@ def run(cache: Path, out: Path, name: str, threads: int, nproc: int) -> float:
     if done.returncode:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
     times = [
-        json.loads(x)["time_s"] for x in (out / name / "metrics.jsonl").read_text().splitlines()
+        json.loads(x)["time_s"] for x in RunFolder(out / name).metrics.read_text().splitlines()
     ]
     return round(STEPS * BATCH / (times[1] - times[0]), 2)
 

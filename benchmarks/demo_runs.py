@@ -15,6 +15,7 @@ from typing import Any
 
 from crossdistill.config import RunConfig, load_config
 from crossdistill.demo import CACHE_SIZE, PLAN_BY_KEY, run_config
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.reproduce.data import synthetic_cache
 from crossdistill.reproduce.runs import train_or_reuse
 
@@ -80,4 +81,4 @@ def student_run(
 
 def epoch_metrics(run: Path) -> list[dict]:
     """The run's ``metrics.jsonl`` records."""
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(x) for x in RunFolder(run).metrics.read_text().splitlines()]

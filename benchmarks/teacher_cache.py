@@ -35,6 +35,7 @@ from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
 from crossdistill.engine.precision import Precision
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.methods import create_objective
 from crossdistill.models import create_model
 from demo_runs import prepare_bench
@@ -76,7 +77,7 @@ def main() -> None:
     cache = prepare_bench(args.root, quick=False)
     runs = args.root / "runs"
     teacher = runs / "teacher"
-    if not (teacher / "summary.json").is_file():  # its quality does not matter here: 1 epoch
+    if not RunFolder(teacher).finished():  # its quality does not matter here: 1 epoch
         overrides = ["role=teacher", "model.name=unetpp", "model.width=0.0625", "train.epochs=1"]
         api.train(demo_config(cache, runs, "teacher", *overrides), progress=False)
     cfg = demo_config(cache, runs, "timing")

@@ -2,13 +2,12 @@
 
 ``train(config)`` trains a teacher or a plain student; with ``config.distill.teacher`` set
 (or a preset other than ``none``) the same call distils a student. Every run writes into
-``config.output / config.name``: the resolved ``config.yaml``, ``metrics.jsonl``,
-checkpoints, ``evaluation.json``, ``summary.json`` and its figures.
+its folder ``config.output / config.name`` (``engine.run_folder.RunFolder``): the resolved
+configuration, metrics, checkpoints, evaluation, summary and figures.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from crossdistill.engine.fit import FitOptions, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.optim import make_optimizer, make_scheduler
 from crossdistill.engine.precision import Precision, resolve_channels_last, resolve_precision
+from crossdistill.engine.run_folder import RunFolder, write_json
 from crossdistill.engine.run_lock import exclusive_run
 from crossdistill.engine.sharding import check_shardable
 from crossdistill.errors import ConfigError, CrossDistillError
@@ -133,10 +133,10 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     if config.distill.teacher_cache:
         check_teacher_cache(objective, config.data.augment)
     check_shardable(objective)  # under torchrun: not an episodic method
-    run_dir = Path(config.output) / config.name  # written only once the config is known good
+    folder = RunFolder.of(config)  # written only once the config is known good
     if distributed.is_main():  # under torchrun only rank 0 writes
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(config, run_dir / "config.yaml")
+        folder.path.mkdir(parents=True, exist_ok=True)
+        dump_config(config, folder.config)
     optimizer = make_optimizer(objective.trainable_parameters(), config.train.optimizer)
     scheduler = make_scheduler(optimizer, config.train.schedule)
     meta = {
@@ -182,7 +182,7 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         dataset,
         optimizer,
         scheduler,
-        run_dir,
+        folder.path,
         options,
         meta,
         validate if has_val else None,
@@ -190,9 +190,9 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
     )
     if not distributed.is_main():  # rank 0 evaluates and reports alone; the others wait for it
         return distributed.share_from_main(None)
-    best, _ = load_model(run_dir / "checkpoints" / "best.safetensors", device)
+    best, _ = load_model(folder.best, device)
     evaluation = evaluate_model(best, cache, eval_sites, config.eval.split, config.data.channels)
-    _write_json(run_dir / "evaluation.json", evaluation)
+    write_json(folder.evaluation, evaluation)
     summary = {
         "name": config.name,
         "role": config.role,
@@ -228,11 +228,9 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> dic
         summary["teacher_reliability"] = teacher_reliability(
             teacher, cache, train_sites, config.data.channels, stored=dataset
         )
-    _write_json(run_dir / "summary.json", summary)
-    plot_curves(run_dir / "metrics.jsonl", run_dir / "curves.png", title=config.name)
-    plot_overlay(
-        best, cache, eval_sites, config.eval.split, config.data.channels, run_dir / "overlay.png"
-    )
+    write_json(folder.summary, summary)
+    plot_curves(folder.metrics, folder.curves, title=config.name)
+    plot_overlay(best, cache, eval_sites, config.eval.split, config.data.channels, folder.overlay)
     return distributed.share_from_main(summary)
 
 
@@ -320,10 +318,6 @@ def evaluate(
         else (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent)
     )
     target.mkdir(parents=True, exist_ok=True)
-    _write_json(target / "evaluation.json", result)
-    plot_overlay(model, cache, folders, split, channels, target / "overlay.png")
+    write_json(RunFolder(target).evaluation, result)
+    plot_overlay(model, cache, folders, split, channels, RunFolder(target).overlay)
     return result
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=1, allow_nan=True))

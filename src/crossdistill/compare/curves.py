@@ -16,6 +16,7 @@ import numpy as np
 
 from crossdistill.compare.arms import Arm
 from crossdistill.data.sites import display_name
+from crossdistill.engine.run_folder import RunFolder
 
 
 def read_val_curve(metrics_file: Path) -> dict[int, float]:
@@ -42,7 +43,7 @@ def plot_val_curves(
     """Draw every arm's validation curve per target into ``path``; None if no run has one."""
     curves: dict[str, dict[str, list[dict[int, float]]]] = {}
     for (arm, target, _), folder in run_folders.items():
-        curve = read_val_curve(Path(folder) / "metrics.jsonl")
+        curve = read_val_curve(RunFolder(Path(folder)).metrics)
         if curve:
             curves.setdefault(target, {}).setdefault(arm.label, []).append(curve)
     if not curves:

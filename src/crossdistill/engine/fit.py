@@ -17,11 +17,9 @@ share of every global batch of ``FitOptions.batch_size`` items, the shares are g
 the objective runs through :func:`~crossdistill.engine.sharding.shard_objective` (networks on
 the rank's rows, DDP); only rank 0 validates and writes, and all ranks resume from its files.
 
-Run folder::
-
-    RUN/metrics.jsonl                 one JSON object per epoch
-    RUN/checkpoints/last.safetensors  full state, written every epoch (atomic)
-    RUN/checkpoints/best.safetensors  the best validation Dice so far (atomic)
+Run folder (:class:`~crossdistill.engine.run_folder.RunFolder`): ``metrics.jsonl`` gets one
+JSON object per epoch, ``checkpoints/last.safetensors`` the full state every epoch and
+``checkpoints/best.safetensors`` the best validation Dice so far (both atomic).
 """
 
 from __future__ import annotations
@@ -53,13 +51,12 @@ from crossdistill.engine.checkpoint import (
 from crossdistill.engine.nonfinite import NonFiniteGuard
 from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.precision import Precision
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.engine.sharding import shard_objective
 from crossdistill.errors import CrossDistillError
 from crossdistill.faults import fault_point
 from crossdistill.progress import progress_bar
 
-LAST = "checkpoints/last.safetensors"
-BEST = "checkpoints/best.safetensors"
 MAX_BAD_STEPS = 20  # consecutive non-finite losses before the run stops
 
 
@@ -121,14 +118,15 @@ def fit(
     main = distributed.is_main()  # under torchrun only rank 0 writes (engine.distributed)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    last = run_dir / LAST
+    folder = RunFolder(run_dir)
+    last = folder.last
     state = {"epoch": 0, "step": 0, "best": -math.inf, "best_epoch": -1, "start_terms": {}}
     if last.exists() and not resume:
         raise CrossDistillError(f"{run_dir}: holds a run already; use --resume or another name")
     if resume and last.exists():
         state = _restore(last, objective, optimizer, scheduler)
     if main:
-        _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
+        _truncate_metrics(folder.metrics, state["epoch"])
     if len(dataset) == 0:
         raise CrossDistillError("the training split holds no slices")
     objective.to(options.device)
@@ -164,17 +162,17 @@ def fit(
                 record["val_dice"] = dice
                 if dice > state["best"]:
                     state["best"], state["best_epoch"] = dice, epoch + 1
-                    _save(run_dir / BEST, objective, None, None, meta, state | {"epoch": epoch + 1})
+                    _save(folder.best, objective, None, None, meta, state | {"epoch": epoch + 1})
             state["epoch"] = epoch + 1
             record["time_s"] = round(time.perf_counter() - start_time, 3)
             if main:
-                with open(run_dir / "metrics.jsonl", "a") as handle:
+                with open(folder.metrics, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
             if amp.scaler is not None:
                 state["scaler"] = amp.state_dict()
             _save(last, objective, optimizer, scheduler, meta, state)
     if validate is None or state["best_epoch"] < 0:
-        _save(run_dir / BEST, objective, None, None, meta, state)
+        _save(folder.best, objective, None, None, meta, state)
     return FitResult(
         epochs=state["epoch"],
         steps=state["step"],

@@ -7,18 +7,21 @@ from pathlib import Path
 from torch import nn
 
 from crossdistill.engine.checkpoint import load_checkpoint, load_state_dict_strict
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import InputError
 from crossdistill.models import create_model
 
 
 def checkpoint_path(path: str | Path) -> Path:
-    """The checkpoint file of ``path``: itself, or ``RUN/checkpoints/best.safetensors``."""
+    """The checkpoint file of ``path``: itself, or a run folder's best (else last) one."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best.safetensors", "last.safetensors"):
-            if (path / "checkpoints" / name).is_file():
-                return path / "checkpoints" / name
-        raise InputError(path, "run folder holds no checkpoint (checkpoints/best.safetensors)")
+        folder = RunFolder(path)
+        for file in (folder.best, folder.last):
+            if file.is_file():
+                return file
+        where = folder.best.relative_to(path)
+        raise InputError(path, f"run folder holds no checkpoint ({where})")
     if not path.exists():
         raise InputError(path, "checkpoint does not exist")
     return path

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crossdistill.engine.checkpoint import discard_partial_writes
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import CrossDistillError
 
 try:
@@ -27,7 +28,7 @@ try:
 except ImportError:  # Windows: no flock; runs are not locked there
     fcntl = None
 
-LOCK_FILE = ".lock"
+LOCK_FILE = RunFolder(Path()).lock.name
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -43,7 +44,7 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
         yield run_dir
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_FILE
+    path = RunFolder(run_dir).lock
     # O_NOFOLLOW: a symbolic link planted as .lock is never followed (nor written through).
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -61,7 +62,7 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        discard_partial_writes(run_dir / "checkpoints")
+        discard_partial_writes(RunFolder(run_dir).checkpoints)
         yield run_dir
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -77,7 +78,7 @@ def exclusive_run(train: F) -> F:
 
     @functools.wraps(train)
     def locked(config, *args, **kwargs):
-        run_dir = Path(config.output) / config.name
+        run_dir = RunFolder.of(config).path
         created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
         with run_lock(run_dir):
             try:

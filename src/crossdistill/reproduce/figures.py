@@ -3,7 +3,6 @@ Table 3 as a heat map, and contour overlays in the style of the paper's Fig. 3."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +16,7 @@ from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import iter_volumes
 from crossdistill.data.sites import display_name
 from crossdistill.engine.loading import load_model
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import CrossDistillError
 from crossdistill.eval.inference import segment_slices
 from crossdistill.reproduce.grid import Cell
@@ -99,9 +99,7 @@ def plot_overlays(cells: list[Cell], runs_dir: Path, out: Path, title: str) -> P
     run's prediction (green), titled with the run's Dice on that case. ``None`` when no run
     of ``cells`` has finished or the cache is gone."""
     seed = min(c.seed for c in cells)
-    cells = [
-        c for c in cells if c.seed == seed and (runs_dir / c.run.id / "summary.json").is_file()
-    ]
+    cells = [c for c in cells if c.seed == seed and RunFolder(runs_dir / c.run.id).finished()]
     if not cells:
         return None
     cache = _cache_of(runs_dir / cells[0].run.id)
@@ -142,16 +140,12 @@ def plot_overlays(cells: list[Cell], runs_dir: Path, out: Path, title: str) -> P
 
 def _cache_of(folder: Path) -> Cache | None:
     try:
-        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        config = yaml.safe_load(RunFolder(folder).config.read_text(encoding="utf-8"))
         return Cache(config["data"]["cache"])
     except (OSError, KeyError, TypeError, yaml.YAMLError, CrossDistillError):
         return None  # a moved or deleted cache: the overlays are left out
 
 
 def _case_dice(folder: Path, key: str) -> str:
-    value = (
-        json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        .get("per_case_dice", {})
-        .get(key)
-    )
+    value = RunFolder(folder).read_summary().get("per_case_dice", {}).get(key)
     return f": {value:.3f}" if value is not None else ""

@@ -18,6 +18,7 @@ import yaml
 from crossdistill.data.cache import Cache
 from crossdistill.data.sites import display_name
 from crossdistill.engine.loading import load_model
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import CrossDistillError, InputError
 from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.reproduce.figures import plot_dice_bars, plot_heatmap, plot_overlays
@@ -135,11 +136,12 @@ def write_table(out: Path, record_path: Path, overlays: bool = True) -> list[Pat
 def report_run(folder: Path) -> dict:
     """Redraw a run folder's ``curves.png`` and ``overlay.png``; returns its summary."""
     try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        summary = RunFolder(folder).read_summary()
+        config = yaml.safe_load(RunFolder(folder).config.read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise InputError(folder, f"cannot read the run's results ({err})") from None
-    plot_curves(folder / "metrics.jsonl", folder / "curves.png", title=summary.get("name", ""))
+    files = RunFolder(folder)
+    plot_curves(files.metrics, files.curves, title=summary.get("name", ""))
     try:
         cache = Cache(config["data"]["cache"])
     except (KeyError, TypeError, CrossDistillError):
@@ -151,7 +153,7 @@ def report_run(folder: Path) -> dict:
         summary["eval_sites"],
         config["eval"]["split"],
         int(meta["model"]["in_channels"]),
-        folder / "overlay.png",
+        files.overlay,
     )
     return summary
 
@@ -161,14 +163,14 @@ def report(path: str | Path, echo: Callable[[str], None] = print) -> list[Path]:
     path = Path(path)
     if not path.is_dir():
         raise InputError(path, "folder does not exist")
-    if (path / "summary.json").is_file():
+    if RunFolder(path).finished():
         summary = report_run(path)
         dice = summary["dice"]
         echo(
             f"{summary['name']}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} "
             f"on {', '.join(summary['eval_sites'])}"
         )
-        return [path / "curves.png", path / "overlay.png"]
+        return [RunFolder(path).curves, RunFolder(path).overlay]
     records = sorted(path.glob(f"*{SUFFIX}"))
     written: list[Path] = []
     if (path / "table1.json").is_file():

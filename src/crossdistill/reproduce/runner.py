@@ -10,13 +10,13 @@ run does not stop the grid: the runs that depend on it are left out, and all are
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crossdistill.config import RunConfig, load_config
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce.grid import RunSpec
 from crossdistill.reproduce.launchers import Job, Launcher, check_launcher, make_launcher
@@ -182,10 +182,10 @@ def load_summaries(runs_dir: Path, ids: list[str] | tuple[str, ...]) -> dict[str
     """``summary.json`` of every run of ``ids`` that has one."""
     summaries = {}
     for run_id in ids:
-        path = runs_dir / run_id / "summary.json"
-        if path.is_file():
+        folder = RunFolder(runs_dir / run_id)
+        if folder.finished():
             try:
-                summaries[run_id] = json.loads(path.read_text(encoding="utf-8"))
+                summaries[run_id] = folder.read_summary()
             except ValueError:
                 continue
     return summaries

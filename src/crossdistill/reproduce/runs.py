@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from crossdistill import api
 from crossdistill.config import RunConfig, apply_overrides
-from crossdistill.engine.fit import LAST
+from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce.grid import RunSpec
 from crossdistill.reproduce.presets import Scale
@@ -117,14 +117,14 @@ def spec_config(
 
 def run_dir(cfg: RunConfig) -> Path:
     """Where ``api.train`` writes the run."""
-    return Path(cfg.output) / cfg.name
+    return RunFolder.of(cfg).path
 
 
 def stored_config(folder: Path) -> RunConfig | None:
     """The validated ``folder/config.yaml``, or ``None`` when it is missing or invalid."""
     try:
         return RunConfig.model_validate(
-            yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+            yaml.safe_load(RunFolder(folder).config.read_text(encoding="utf-8"))
         )
     except (OSError, yaml.YAMLError, ValidationError, TypeError):
         return None
@@ -154,9 +154,9 @@ def run_state(cfg: RunConfig) -> tuple[str, str]:
         return NEW, ""
     if not same_config(folder, cfg):
         return RESTART, "its configuration changed"
-    if (folder / "summary.json").is_file():
+    if RunFolder(folder).finished():
         return DONE, ""
-    if (folder / LAST).is_file():
+    if RunFolder(folder).last.is_file():
         return RESUME, "interrupted"
     return RESTART, "interrupted before its first checkpoint"
 
@@ -166,7 +166,7 @@ def finished_summary(cfg: RunConfig) -> dict | None:
     if run_state(cfg)[0] != DONE:
         return None
     try:
-        return json.loads((run_dir(cfg) / "summary.json").read_text(encoding="utf-8"))
+        return RunFolder.of(cfg).read_summary()
     except (OSError, ValueError):
         return None
 
