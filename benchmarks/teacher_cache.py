@@ -27,17 +27,9 @@ import torch
 
 from crossdistill import api
 from crossdistill.config import RunConfig, load_config
-from crossdistill.data.cache import Cache
-from crossdistill.data.dataset import SliceDataset
-from crossdistill.distill import preset_terms
-from crossdistill.engine.cached_teacher import use_teacher_cache
 from crossdistill.engine.fit import FitOptions, fit
-from crossdistill.engine.loading import checkpoint_path, load_model
-from crossdistill.engine.optim import make_optimizer, make_scheduler
-from crossdistill.engine.precision import Precision
 from crossdistill.engine.run_folder import RunFolder
-from crossdistill.methods import create_objective
-from crossdistill.models import create_model
+from crossdistill.run import build_run
 from demo_runs import prepare_bench
 
 DEMO_STUDENT_EPOCHS = 12  # crossdistill.demo.SCALE: the full demo's ENet epochs
@@ -49,24 +41,18 @@ def demo_config(cache: Path, runs: Path, name: str, *extra: str) -> RunConfig:
 
 
 def student_run(cfg: RunConfig, teacher: Path | None, cached: bool, run_dir: Path):
-    """``(objective, dataset, optimizer, scheduler, cache build s)``, built as by ``api.train``."""
-    sites, _ = api.run_sites(cfg, Cache(cfg.data.cache))
-    torch.manual_seed(cfg.seed)
-    student = create_model("enet", 1, 2, cfg.model.width)
-    model = load_model(teacher)[0] if teacher is not None else None
-    terms = preset_terms("ours") if teacher is not None else {}
-    objective = create_objective("supervised", student, sites, 1, teacher=model, terms=terms)
-    dataset = SliceDataset(cfg.data.cache, sites, "train", 1, "geometric", cfg.seed)
-    seconds = None
+    """``(objective, dataset, optimizer, scheduler, cache build s)`` of a student distilled
+    ("ours") from ``teacher`` (plain without one), built by ``build_run`` as ``api.train``
+    builds them."""
+    distill = {"teacher": teacher, "preset": "ours" if teacher is not None else "none"}
     if cached:
-        start = time.perf_counter()
-        dataset, _ = use_teacher_cache(
-            run_dir / "cache", objective, checkpoint_path(teacher), dataset, Precision(), 8, False
-        )
-        seconds = time.perf_counter() - start
-    optimizer = make_optimizer(objective.trainable_parameters(), cfg.train.optimizer)
-    scheduler = make_scheduler(optimizer, cfg.train.schedule)
-    return objective, dataset, optimizer, scheduler, seconds
+        distill["teacher_cache"] = run_dir / "cache"
+    run = build_run(cfg.model_copy(update={"distill": cfg.distill.model_copy(update=distill)}))
+    start = time.perf_counter()
+    run.open_teacher_cache(progress=False)
+    seconds = time.perf_counter() - start if cached else None
+    optimizer, scheduler = run.optimizer_and_scheduler()
+    return run.objective, run.dataset, optimizer, scheduler, seconds
 
 
 def main() -> None:

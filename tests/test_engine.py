@@ -9,6 +9,7 @@ import torch
 
 from conftest import tiny_run_config
 from crossdistill import api
+from crossdistill import run as run_module
 from crossdistill.engine.checkpoint import load_checkpoint
 from crossdistill.errors import ConfigError, CrossDistillError
 
@@ -45,7 +46,7 @@ def test_resume_after_interruption_gives_the_same_weights(cache, tmp_path, monke
     api.train(_config(cache, tmp_path, "full"), progress=False)
 
     calls = {"n": 0}
-    real = api.evaluate_model
+    real = run_module.evaluate_model
 
     def crash_on_second_validation(*args, **kwargs):
         calls["n"] += 1
@@ -53,13 +54,13 @@ def test_resume_after_interruption_gives_the_same_weights(cache, tmp_path, monke
             raise KeyboardInterrupt  # the process dies during epoch 2's validation
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api, "evaluate_model", crash_on_second_validation)
+    monkeypatch.setattr(run_module, "evaluate_model", crash_on_second_validation)
     with pytest.raises(KeyboardInterrupt):
         api.train(_config(cache, tmp_path, "cut"), progress=False)
     assert (
         load_checkpoint(tmp_path / "cut/checkpoints/last.safetensors").meta["state"]["epoch"] == 1
     )
-    monkeypatch.setattr(api, "evaluate_model", real)
+    monkeypatch.setattr(run_module, "evaluate_model", real)
     with pytest.raises(CrossDistillError, match="--resume"):
         api.train(_config(cache, tmp_path, "cut"), progress=False)
     api.train(_config(cache, tmp_path, "cut"), resume=True, progress=False)
@@ -85,8 +86,8 @@ def test_distillation_leaves_the_teacher_untouched(cache, tmp_path, monkeypatch)
         loaded.append(model)
         return model, meta
 
-    real_load = api.load_model
-    monkeypatch.setattr(api, "load_model", keep_teacher)
+    real_load = run_module.load_model
+    monkeypatch.setattr(run_module, "load_model", keep_teacher)
     summary = api.train(
         _config(
             cache,

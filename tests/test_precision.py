@@ -11,6 +11,7 @@ from torch import nn
 
 from conftest import tiny_run_config
 from crossdistill import api
+from crossdistill import run as run_module
 from crossdistill.config import load_config
 from crossdistill.distill import Distiller, preset_terms
 from crossdistill.engine.checkpoint import load_checkpoint
@@ -168,7 +169,7 @@ def test_an_fp16_run_resumes_with_its_grad_scale(cache, tmp_path, monkeypatch):
     extra = ["train.precision=fp16", "train.epochs=2", "train.steps_per_epoch=2"]
     api.train(tiny_run_config(cache, tmp_path, "full", *extra), progress=False)
     calls = {"n": 0}
-    real = api.evaluate_model
+    real = run_module.evaluate_model
 
     def crash_on_second_validation(*args, **kwargs):
         calls["n"] += 1
@@ -176,10 +177,10 @@ def test_an_fp16_run_resumes_with_its_grad_scale(cache, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api, "evaluate_model", crash_on_second_validation)
+    monkeypatch.setattr(run_module, "evaluate_model", crash_on_second_validation)
     with pytest.raises(KeyboardInterrupt):
         api.train(tiny_run_config(cache, tmp_path, "cut", *extra), progress=False)
-    monkeypatch.setattr(api, "evaluate_model", real)
+    monkeypatch.setattr(run_module, "evaluate_model", real)
     cut = load_checkpoint(tmp_path / "cut/checkpoints/last.safetensors").meta["state"]
     assert cut["epoch"] == 1 and cut["scaler"]["scale"] > 0
     api.train(tiny_run_config(cache, tmp_path, "cut", *extra), resume=True, progress=False)
