@@ -6,7 +6,7 @@ At the demo's scale (``configs/demo.yaml``: 128² slices, ENet of width 1/2, glo
 25 steps an epoch, 3 epochs, validation only after the last) the same run is trained by
 
 * 1 process with 1 thread (the per-rank baseline),
-* ``torchrun --nproc-per-node N -m crossdistill.train``, 1 thread per process (gloo),
+* ``torchrun --nproc-per-node N -m crossdistill train``, 1 thread per process (gloo),
 * with ``--threads-total T``, also 1 process with T threads (one process using the cores),
 
 each launched as its own command, the configurations taking turns for ``--rounds`` rounds so
@@ -61,7 +61,7 @@ def run(cache: Path, out: Path, name: str, threads: int, nproc: int) -> float:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     done = subprocess.run(
-        [*launcher, "-m", "crossdistill.train", *args],
+        [*launcher, "-m", "crossdistill", "train", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -102,9 +102,9 @@ def main() -> None:
             fit_float64(*args)
             codes.append(0)
             continue
-        sys.argv = [f"crossdistill.{name}", *args]
+        sys.argv = ["crossdistill", name, *args]  # as ``python -m crossdistill NAME ARGS``
         try:
-            crossdistill_main(name)
+            crossdistill_main()
             codes.append(0)
         except SystemExit as exit_:
             codes.append(exit_.code if isinstance(exit_.code, int) else 0)

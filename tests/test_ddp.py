@@ -92,15 +92,17 @@ def test_global_batch_dropout_applies_the_rows_of_the_one_process_mask(layer):
     assert torch.equal(dropout.eval()(x), x)
 
 
-@pytest.mark.parametrize("module", ["crossdistill.train", "crossdistill.distill"])
-def test_the_torchrun_modules_run_the_commands(module, engine_cache, tmp_path, monkeypatch, capsys):
-    """``python -m crossdistill.train|distill ARGS`` is the command; with 3 processes a global
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_the_torchrun_module_runs_the_commands(
+    command, engine_cache, tmp_path, monkeypatch, capsys
+):
+    """``python -m crossdistill train|distill ARGS`` is the command; with 3 processes a global
     batch of 8 is refused in one line before anything is written."""
     monkeypatch.setattr(distributed, "world_size", lambda: 3)
     args = _cli_args(_overrides(engine_cache, tmp_path / "runs", "ddp"))
-    monkeypatch.setattr(sys, "argv", [module, *args])
+    monkeypatch.setattr(sys, "argv", ["crossdistill", command, *args])
     with pytest.raises(SystemExit) as exit_:
-        runpy.run_module(module, run_name="__main__")
+        runpy.run_module("crossdistill", run_name="__main__")
     assert exit_.value.code == 2
     assert capsys.readouterr().err == (
         "crossdistill: error: config key 'train.batch_size': 8 is the global batch and must be "

@@ -22,7 +22,7 @@ from crossdistill.models import (
 NAMES = list_models()
 WIDTH = 0.125
 
-#: DESIGN §3: the feature taps' channels at width 1.
+#: docs/design.md §4: the feature taps' channels at width 1.
 TAPS = {
     "enet": {"low": 16, "high": 128},
     "espnet": {"low": 16, "high": 256},

@@ -31,6 +31,25 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> Run
     return build_run(config).execute(resume=resume, progress=progress)
 
 
+#: the preset :func:`distill` uses when neither the call nor the configuration names one
+DEFAULT_DISTILL_PRESET = "ours"
+
+
+def distill(
+    config: RunConfig, preset: str | None = None, resume: bool = False, progress: bool = True
+) -> RunSummary:
+    """Distil the student of ``config`` from ``config.distill.teacher`` with ``preset``, else
+    the configuration's ``distill.preset``, else ``ours`` (the paper's method) when that is
+    ``none`` (``crossdistill distill``)."""
+    if preset is None:
+        preset = config.distill.preset
+        preset = DEFAULT_DISTILL_PRESET if preset == "none" else preset
+    chosen = config.model_copy(
+        update={"distill": config.distill.model_copy(update={"preset": preset})}
+    )
+    return train(chosen, resume=resume, progress=progress)
+
+
 def evaluate(
     checkpoint: str | Path,
     cache_dir: str | Path,

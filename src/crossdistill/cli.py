@@ -178,10 +178,7 @@ def distill(
         overrides.append(f"distill.teacher={teacher}")
     if teacher_cache:
         overrides.append("distill.teacher_cache=true")
-    cfg = load_config(config, overrides)
-    preset = method or (cfg.distill.preset if cfg.distill.preset != "none" else "ours")
-    cfg = cfg.model_copy(update={"distill": cfg.distill.model_copy(update={"preset": preset})})
-    _print_summary(api.train(cfg, resume=resume))
+    _print_summary(api.distill(load_config(config, overrides), method, resume=resume))
 
 
 @app.command()
@@ -550,18 +547,12 @@ def report(
     run_report(path, echo=_echo)
 
 
-def main(command: str | None = None) -> None:
-    """Console entry point: run the app, turning user errors (and the system's: a full disk,
-    a read-only folder) into one line and exit 2.
-
-    ``command`` runs that subcommand with the process's arguments (``python -m
-    crossdistill.train ARGS`` = ``crossdistill train ARGS``, what torchrun launches).
-    """
+def main() -> None:
+    """Console entry point (also ``python -m crossdistill``, what torchrun launches): run the
+    app, turning user errors (and the system's: a full disk, a read-only folder) into one line
+    and exit 2."""
     try:
-        if command is None:
-            app()
-        else:
-            app(args=[command, *sys.argv[1:]], prog_name="crossdistill")
+        app(prog_name="crossdistill")
     except CrossDistillError as err:
         typer.echo(f"crossdistill: error: {err}", err=True)
         sys.exit(2)

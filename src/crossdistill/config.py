@@ -2,7 +2,7 @@
 
 A run is one network trained on ``train.sites`` (a teacher, a plain student, or a student
 distilled from ``distill.teacher``) and evaluated on ``eval.sites``. The protocols of
-DESIGN §5 are presets that fill those lists from ``protocol``, ``target`` and ``role``:
+docs/design.md §6 are presets that fill those lists from ``protocol``, ``target`` and ``role``:
 
 ============================  ===================  ===================  ==============
 protocol                      teacher train.sites  student train.sites  eval.sites

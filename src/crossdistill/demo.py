@@ -1,7 +1,7 @@
 """``crossdistill demo``: the whole method on the embedded synthetic sites, in minutes on a CPU.
 
 synthetic sites → cache (128² slices; 64² with ``--quick``) → on the target site k's test
-cases, both protocols of DESIGN §5:
+cases, both protocols of docs/design.md §6:
 
 =====================  ==========================================  =====================
 key                    what                                        trained on

@@ -1,4 +1,4 @@
-"""Paired-seed statistics of a comparison (DESIGN §5, "Evidence").
+"""Paired-seed statistics of a comparison (docs/design.md §3).
 
 Two arms are *paired* when they share the target site, the data, the split and the seed: the
 only thing that differs is the method. For one target the differences ``d_s = A_s − B_s`` over

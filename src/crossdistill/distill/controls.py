@@ -2,7 +2,7 @@
 
 A gain from distillation may come from the teacher's knowledge, or merely from extra
 supervision or regularisation that any teacher-shaped signal would give. The two controls
-replace the trained teacher of a run and keep everything else (DESIGN §5, "Evidence"):
+replace the trained teacher of a run and keep everything else (docs/design.md §3):
 
 * ``untrained`` — the teacher's architecture at its initialisation: the network that
   ``torch.manual_seed(seed)`` followed by ``create_model(spec)`` builds, the same first

@@ -1,4 +1,4 @@
-"""Pixel gating of KD terms by the teacher's reliability ("beyond the paper", DESIGN §5).
+"""Pixel gating of KD terms by the teacher's reliability ("beyond the paper", docs/design.md §2.7).
 
 Both gates give an ``(N, H, W)`` bool mask at the logits' resolution; a gated term only sees
 the pixels where the mask is True (AAM: pairs whose two pixels are both valid; LM: the mean

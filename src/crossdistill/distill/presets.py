@@ -90,5 +90,5 @@ def preset_terms(name: str) -> dict[str, dict[str, Any]]:
     if isinstance(key, str) and key not in PRESETS and "+" in key:
         key = "+".join(sorted(part.strip() for part in key.split("+")))
     if key not in PRESETS:
-        raise ConfigError("method", f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        raise ConfigError("distill.preset", f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return copy.deepcopy(PRESETS[key])

@@ -3,8 +3,8 @@ the ranks, and how rank 0 and the others take turns.
 
 Launch (one process per GPU; on a CPU-only machine the processes talk over gloo)::
 
-    torchrun --nproc-per-node N -m crossdistill.train   --config C.yaml [--set ...] [--resume]
-    torchrun --nproc-per-node N -m crossdistill.distill --config C.yaml [--set ...] [--resume]
+    torchrun --nproc-per-node N -m crossdistill train   --config C.yaml [--set ...] [--resume]
+    torchrun --nproc-per-node N -m crossdistill distill --config C.yaml [--set ...] [--resume]
 
 torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``;
 :func:`init_from_env` (called by ``api.train``; call it yourself before using ``engine.fit``

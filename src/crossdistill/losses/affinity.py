@@ -269,7 +269,7 @@ MATCHES = ("labels", "teacher")
 
 class AffinityLoss(DistillLoss):
     """``affinity_loss`` as a module, optionally with learnable (adversarial) size weights, on
-    the grid the paper's text allows (DESIGN §2, "Where AAM acts is ambiguous").
+    the grid the paper's text allows (docs/design.md §2.5 and §2.8).
 
     Args:
         margin: hinge margin ``m``.

@@ -7,7 +7,7 @@ every table that needs it: Table 3's full row and Table 2's "ENet w/ DeepLabV3+"
 run, and the N students distilled from one teacher all depend on that one teacher run. A
 :class:`Cell` places a run in a table (block, row, site, seed).
 
-Protocols (DESIGN §5), for target site k: a teacher is trained on k (``cross-site``) or on
+Protocols (docs/design.md §6), for target site k: a teacher is trained on k (``cross-site``) or on
 the other sites (``leave-one-site-out``); every student is trained on the other sites and
 every run is evaluated on k's test cases. A student without a teacher (w/o, SAML, DRDG) is
 therefore the same run under both protocols and its id names no protocol.

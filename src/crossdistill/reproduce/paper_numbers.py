@@ -10,7 +10,7 @@ Row keys are the project's: a model name (``unetpp``, ``deeplabv3plus``) for a t
 for "w/ that teacher", ``none`` for the student without distillation, a distillation preset
 (``lm`` … ``ours``, ``kd``, ``at``, ``emkd``, ``mskd``) or a training method (``saml``,
 ``drdg``). The paper's Table 2 states one set of numbers and does not say which protocol
-produced them (DESIGN §5), so the same numbers stand beside both protocols.
+produced them (docs/design.md §6), so the same numbers stand beside both protocols.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ DEMO_SCALE = MappingProxyType(
     }
 )
 PAPER_SCALE = MappingProxyType({name: Scale(1.0, 100) for name in DEMO_SCALE})
-#: A real capacity gap on a CPU (DESIGN §5): DeepLabV3+ at 1/8 has 1.18 M parameters, 12.7×
+#: A real capacity gap on a CPU (docs/design.md §3): DeepLabV3+ at 1/8 has 1.18 M parameters, 12.7×
 #: ENet at 1/2 (0.093 M), 26× ESPNet at 1/2 (0.045 M), 34× ERFNet at 1/8 (0.034 M); UNet++ at
 #: 1/4 has 2.29 M but costs 3.4× DeepLabV3+'s step. Students span one whole learning-rate
 #: cycle of 24 epochs (ERFNet 48): at 12, the length of the first study
