@@ -64,3 +64,16 @@ def test_the_engine_reads_no_objective_internals_by_name():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr":
                 target = ast.unparse(node.args[0])
                 assert "objective" not in target, f"{path.name}: getattr({target}, ...)"
+
+
+def test_the_prediction_path_does_not_load_the_metrics():
+    """Deployment shares evaluation's post-processing (``eval.postprocess``), not its metrics."""
+    code = (
+        "import json, sys\n"
+        "import crossdistill.deploy.predict, crossdistill.deploy.segment\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert "crossdistill.eval.postprocess" in loaded
+    assert "crossdistill.eval.metrics" not in loaded

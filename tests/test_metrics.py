@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from crossdistill.eval.metrics import case_metrics, dice_3d, largest_component, summarize
+from crossdistill.eval.metrics import case_metrics, dice_3d, summarize
 
 
 def _box(shape=(10, 10, 10), lo=(2, 2, 2), hi=(6, 6, 6)) -> np.ndarray:
@@ -36,14 +36,6 @@ def test_distances_in_mm():
     assert same["hd95"] == 0.0 and same["asd"] == 0.0
     empty = case_metrics(np.zeros_like(truth), truth, spacing=(1, 1, 1))
     assert math.isnan(empty["hd95"]) and math.isnan(empty["asd"])
-
-
-def test_largest_component_keeps_the_big_blob():
-    mask = _box()
-    mask[8, 8, 8] = 1  # an isolated voxel
-    kept = largest_component(mask)
-    assert kept.sum() == 64 and kept[8, 8, 8] == 0
-    assert largest_component(np.zeros((3, 3, 3), np.uint8)).sum() == 0
 
 
 def test_summarize_ignores_nan():

@@ -26,8 +26,8 @@ def test_cache_contents(tiny_sites, tmp_path):
         assert image.shape == mask.shape == (6, 32, 32)
         assert set(np.unique(mask)) <= {0, 1}
         assert abs(float(image.astype(np.float32).mean())) < 0.2  # z-scored
-        assert case.entry["foreground"][0] == 0 and case.entry["foreground"][3] == 1
-        assert case.entry["source"]["image_sha256"]
+        assert case.entry.foreground[0] == 0 and case.entry.foreground[3] == 1
+        assert case.entry.source.image_sha256
     assert tree_digest(tiny_sites) == before
 
 
@@ -36,7 +36,7 @@ def test_zone_labels_become_binary(tmp_path):
     write_case(tmp_path / "data" / "ISBI", "Case01", labels=1)
     prepare(tmp_path / "data", tmp_path / "cache", size=32, progress=False)
     case = Cache(tmp_path / "cache").cases()[0]
-    assert case.entry["labels"] == [0, 2]
+    assert case.entry.labels == (0, 2)
     assert set(np.unique(case.mask())) == {0, 1}
 
 

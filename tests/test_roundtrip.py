@@ -29,4 +29,4 @@ def test_synth_prepare_dataset(tmp_path):
     assert masks.dtype == torch.int64 and set(masks.unique().tolist()) == {0, 1}
     for volume in iter_volumes(tmp_path / "cache", ["ISBI"], "test"):
         assert volume.image.shape == (8, 32, 32) and set(np.unique(volume.mask)) <= {0, 1}
-        assert volume.case.entry["labels"] == [0, 1, 2]  # the NCI-ISBI zones, merged in the cache
+        assert volume.case.entry.labels == (0, 1, 2)  # the NCI-ISBI zones, merged in the cache

@@ -2,7 +2,7 @@
 
 Layout::
 
-    CACHE/index.json                       sites, cases, shapes, spacing, affine, hashes
+    CACHE/index.json                       sites, cases (one CacheEntry each), hashes
     CACHE/splits.json                      case-level train/val/test per site
     CACHE/cases/<site>/<case>_image.npy    (Z, size, size) float16, z-scored
     CACHE/cases/<site>/<case>_mask.npy     (Z, size, size) uint8 in {0, 1}
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crossdistill.data.cache_entry import CacheEntry
 from crossdistill.data.sites import resolve_sites
 from crossdistill.data.splits import SPLITS
 from crossdistill.errors import CrossDistillError, InputError
@@ -28,22 +29,35 @@ CACHE_VERSION = 1
 
 @dataclass(frozen=True)
 class CachedCase:
-    """One case of the cache; ``entry`` is its record in ``index.json``."""
+    """One case of the cache folder ``root``: its :class:`CacheEntry` and its arrays."""
 
-    site: str
-    case_id: str
-    image_file: Path
-    mask_file: Path
-    entry: dict
+    root: Path
+    entry: CacheEntry
+
+    @property
+    def site(self) -> str:
+        return self.entry.site
+
+    @property
+    def case_id(self) -> str:
+        return self.entry.case_id
+
+    @property
+    def image_file(self) -> Path:
+        return self.root / self.entry.image_file
+
+    @property
+    def mask_file(self) -> Path:
+        return self.root / self.entry.mask_file
 
     @property
     def num_slices(self) -> int:
-        return int(self.entry["num_slices"])
+        return self.entry.num_slices
 
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size (mm) of the original canonical volume along X, Y, Z."""
-        return tuple(self.entry["spacing"])
+        return self.entry.spacing
 
     def image(self, mmap: bool = True) -> np.ndarray:
         """``(Z, size, size)`` float16 slices, memory-mapped unless ``mmap=False``."""
@@ -55,7 +69,11 @@ class CachedCase:
 
 
 class Cache:
-    """A prepared cache folder: its index, its splits and its memory-mapped arrays."""
+    """A prepared cache folder: its index, its splits and its memory-mapped arrays.
+
+    ``index`` is ``index.json`` as read; ``entries`` holds its cases' records as
+    :class:`CacheEntry` objects, in index order.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -75,16 +93,8 @@ class Cache:
             )
         splits_path = self.root / SPLITS_FILE
         self.splits: dict = _read_json(splits_path)["sites"] if splits_path.is_file() else {}
-        self._cases = [
-            CachedCase(
-                site=e["site"],
-                case_id=e["case"],
-                image_file=self.root / e["image"],
-                mask_file=self.root / e["mask"],
-                entry=e,
-            )
-            for e in self.index["cases"]
-        ]
+        self.entries: list[CacheEntry] = [CacheEntry.from_json(e) for e in self.index["cases"]]
+        self._cases = [CachedCase(self.root, entry) for entry in self.entries]
 
     @property
     def size(self) -> int:

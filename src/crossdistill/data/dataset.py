@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from crossdistill.data.augment import GEOMETRIC, AugmentMode, augment_slice, check_mode
+from crossdistill.data.batch_keys import BatchKeys
 from crossdistill.data.cache import Cache, CachedCase
 from crossdistill.data.preprocess import stack_neighbours
 
@@ -23,9 +24,10 @@ def _as_cache(cache: Cache | str | Path) -> Cache:
 class SliceDataset(Dataset):
     """Axial slices of the cases of ``sites`` in ``split``.
 
-    Each item is a dict: ``image`` float32 ``(channels, S, S)`` (``channels=3`` stacks
-    slices z−1, z, z+1, edge-replicated at the first and last slice: 2.5D input), ``mask``
-    int64 ``(S, S)`` in {0, 1}, ``site``, ``case`` and ``slice`` (index in its volume).
+    Each item is a dict (keys: :class:`~crossdistill.data.batch_keys.BatchKeys`): ``image``
+    float32 ``(channels, S, S)`` (``channels=3`` stacks slices z−1, z, z+1, edge-replicated
+    at the first and last slice: 2.5D input), ``mask`` int64 ``(S, S)`` in {0, 1}, ``site``,
+    ``case`` and ``slice`` (index in its volume).
     Arrays stay memory-mapped; each worker process opens its own maps.
     With ``augment=True`` (or ``"geometric"``: no intensity change, see
     :mod:`crossdistill.data.augment`) item ``i`` of epoch ``e`` is augmented from the
@@ -87,12 +89,20 @@ class SliceDataset(Dataset):
         image = torch.from_numpy(stack_neighbours(volume, z, self.channels))
         mask = torch.from_numpy(np.asarray(masks[z], dtype=np.int64))
         case = self.cases[c]
-        item = {"image": image, "mask": mask, "site": case.site, "case": case.case_id, "slice": z}
+        item = {
+            BatchKeys.IMAGE: image,
+            BatchKeys.MASK: mask,
+            BatchKeys.SITE: case.site,
+            BatchKeys.CASE: case.case_id,
+            BatchKeys.SLICE: z,
+        }
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             intensity = self.augment != GEOMETRIC
-            item["image"], item["mask"], draw = augment_slice(image, mask, rng, intensity)
-            item["theta"] = draw.theta
+            item[BatchKeys.IMAGE], item[BatchKeys.MASK], draw = augment_slice(
+                image, mask, rng, intensity
+            )
+            item[BatchKeys.THETA] = draw.theta
         return item
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from crossdistill.data.cache import CACHE_VERSION, INDEX_FILE, SPLITS_FILE, Cache
 from crossdistill.data.cache_case import write_case
+from crossdistill.data.cache_entry import CacheEntry
 from crossdistill.data.cases import CaseFiles, find_sites, load_case
 from crossdistill.data.containment import contained_cases
 from crossdistill.data.io import file_sha256
@@ -83,11 +84,13 @@ def prepare(
     if _reusable(out, fingerprint):
         cache = Cache(out)
         _write_splits(out, cache.index, seed, val_fraction, test_fraction)
-        return _result(out, cache.index, reused=True, start=start)
+        return _result(out, cache.index, cache.entries, reused=True, start=start)
 
     staging = out / f".staging-{os.getpid()}"
     try:
-        index = _build(data_dir, sites, size, staging, hashes, skip_invalid, skipped, progress)
+        index, entries = _build(
+            data_dir, sites, size, staging, hashes, skip_invalid, skipped, progress
+        )
         index["fingerprint"] = fingerprint
         _commit(staging, out, index)
     except OSError as err:
@@ -96,7 +99,7 @@ def prepare(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_splits(out, index, seed, val_fraction, test_fraction)
-    return _result(out, index, reused=False, start=start)
+    return _result(out, index, entries, reused=False, start=start)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -140,7 +143,8 @@ def _reusable(out: Path, fingerprint: str) -> bool:
         return False
     if index.get("fingerprint") != fingerprint or index.get("version") != CACHE_VERSION:
         return False
-    return all((out / e[k]).is_file() for e in index["cases"] for k in ("image", "mask"))
+    entries = [CacheEntry.from_json(e) for e in index["cases"]]
+    return all((out / f).is_file() for e in entries for f in (e.image_file, e.mask_file))
 
 
 def _safe_name(text: str) -> str:
@@ -156,9 +160,11 @@ def _build(
     skip_invalid: bool,
     skipped: list[tuple[str, str]],
     progress: bool,
-) -> dict:
+) -> tuple[dict, list[CacheEntry]]:
+    """Write every loadable case into ``staging``; the index (all but the fingerprint) and
+    the cases' records, in input order."""
     all_files = [f for files in sites.values() for f in files]
-    entries: list[dict] = []
+    entries: list[CacheEntry] = []
     used_names: set[str] = set()
     with progress_bar(len(all_files), "prepare", enabled=progress) as advance:
         for files in all_files:
@@ -173,22 +179,23 @@ def _build(
                 stem += "_"
             used_names.add(stem)
             entries.append(write_case(case, size, staging, stem, data_dir, hashes))
-    kept_sites = sorted({e["site"] for e in entries}, key=list(sites).index)
+    kept_sites = sorted({e.site for e in entries}, key=list(sites).index)
     if not entries:
         raise InputError(data_dir, "no valid case to prepare")
-    return {
+    index = {
         "version": CACHE_VERSION,
         "size": size,
         "source": str(data_dir.resolve()),
         "sites": {s: _site_record(s, entries) for s in kept_sites},
-        "cases": entries,
+        "cases": [e.to_json() for e in entries],
         "skipped": [{"path": p, "reason": r} for p, r in skipped],
     }
+    return index, entries
 
 
-def _site_record(site: str, entries: list[dict]) -> dict:
+def _site_record(site: str, entries: list[CacheEntry]) -> dict:
     info = site_info(site)
-    cases = [e["case"] for e in entries if e["site"] == site]
+    cases = [e.case_id for e in entries if e.site == site]
     return {"label": info.label, "name": info.name, "source": info.source, "cases": cases}
 
 
@@ -232,14 +239,16 @@ def _write_splits(
     write_json_atomic(out / SPLITS_FILE, payload)
 
 
-def _result(out: Path, index: dict, reused: bool, start: float) -> PrepareResult:
+def _result(
+    out: Path, index: dict, entries: list[CacheEntry], reused: bool, start: float
+) -> PrepareResult:
     sites = {s: len(r["cases"]) for s, r in index["sites"].items()}
     return PrepareResult(
         cache=out,
         reused=reused,
         sites=sites,
-        slices=sum(e["num_slices"] for e in index["cases"]),
-        empty_masks=sum(1 for e in index["cases"] if e["foreground_voxels"] == 0),
+        slices=sum(e.num_slices for e in entries),
+        empty_masks=sum(1 for e in entries if e.foreground_voxels == 0),
         skipped=[(s["path"], s["reason"]) for s in index.get("skipped", [])],
         seconds=time.perf_counter() - start,
     )

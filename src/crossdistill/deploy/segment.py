@@ -9,7 +9,7 @@ The steps are those of training (:mod:`crossdistill.data.preprocess`) and evalua
       batches of `batch_size`
     → logits → softmax over the K classes       Engine.logits
     → each class map resized back in-plane      data.preprocess.network_to_volume
-    → argmax; foreground = largest 3-D          eval.metrics.largest_component
+    → argmax; foreground = largest 3-D          eval.postprocess.largest_component
       component of label > 0
     → the file's voxel order                    data.io.Volume.to_source_order
 
@@ -32,7 +32,7 @@ from crossdistill.data.io import NIFTI_SUFFIXES, Volume, volume_suffix
 from crossdistill.data.preprocess import network_to_volume, volume_to_network
 from crossdistill.deploy.engines import Engine
 from crossdistill.eval.inference import network_batches
-from crossdistill.eval.metrics import largest_component
+from crossdistill.eval.postprocess import largest_component
 
 
 @dataclass

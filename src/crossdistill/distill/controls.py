@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
+from crossdistill.data.batch_keys import BatchKeys
 from crossdistill.models import create_model
 from crossdistill.models.output import SegOutput
 
@@ -73,7 +74,7 @@ def mean_confidence(
     # its own generator: measuring leaves the global RNG (the run's stream) untouched
     loader = DataLoader(subset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
     for batch in loader:
-        logits = teacher(batch["image"].to(device)).logits.float()
+        logits = teacher(batch[BatchKeys.IMAGE].to(device)).logits.float()
         top = torch.softmax(logits, dim=1).amax(dim=1)
         total += float(top.sum())
         count += top.numel()

@@ -2,8 +2,8 @@
 
 :func:`use_teacher_cache` opens (or builds) the cache entry of the run's teacher and data
 (``engine.teacher_cache``) and wraps the training dataset so that every item also carries
-the teacher's stored maps, ``item["teacher"] = {tap: float16 map}``. The training loop turns
-a batch's maps into the ``SegOutput`` the distiller would otherwise compute
+the teacher's stored maps, ``item[BatchKeys.TEACHER] = {tap: float16 map}``. The training
+loop turns a batch's maps into the ``SegOutput`` the distiller would otherwise compute
 (:func:`cached_teacher_outputs`), so the teacher never runs during training.
 
 Augmentation: the stored maps are the teacher's outputs on the *unaugmented* slices.
@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from crossdistill.data.augment import GEOMETRIC, warp_maps
+from crossdistill.data.batch_keys import BatchKeys
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.precision import Precision
@@ -39,11 +40,9 @@ from crossdistill.errors import ConfigError
 from crossdistill.models.output import SegOutput
 from crossdistill.models.taps import LOGITS
 
-TEACHER = "teacher"
-
 
 class TeacherCachedDataset(Dataset):
-    """``dataset``'s items, each with ``item["teacher"]``: its stored teacher maps.
+    """``dataset``'s items, each with ``item[BatchKeys.TEACHER]``: its stored teacher maps.
 
     Every other attribute (``set_epoch``, ``item_sites``, ``cases``, ...) is the dataset's.
     """
@@ -59,7 +58,7 @@ class TeacherCachedDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = self.dataset[index]
-        item[TEACHER] = self.outputs.item(index)
+        item[BatchKeys.TEACHER] = self.outputs.item(index)
         return item
 
     def case_logits(self, site: str, case_id: str) -> torch.Tensor:
@@ -84,10 +83,10 @@ def cached_teacher_outputs(batch: dict, device: str | torch.device) -> SegOutput
     """The teacher's ``SegOutput`` for a collated batch of :class:`TeacherCachedDataset`
     items (float32 on ``device``, warped by the batch's ``theta`` if augmented), or None if
     the batch holds no stored maps."""
-    maps = batch.get(TEACHER)
+    maps = batch.get(BatchKeys.TEACHER)
     if maps is None:
         return None
-    theta = batch.get("theta")
+    theta = batch.get(BatchKeys.THETA)
     out = {}
     for tap, values in maps.items():
         values = values.to(device, non_blocking=True).float()

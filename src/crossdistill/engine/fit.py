@@ -37,6 +37,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, RandomSampler
 
+from crossdistill.data.batch_keys import BatchKeys
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.sampling import SiteBalancedSampler
 from crossdistill.engine import distributed, global_batch
@@ -221,13 +222,13 @@ def _run_epoch(objective, dataset, optimizer, scheduler, options, epoch, state, 
     guard = NonFiniteGuard([objective.student, objective.auxiliary], state, MAX_BAD_STEPS)
     for batch in loader:
         batch = global_batch.gather_batch(batch, options.device)  # the global batch
-        images = amp.inputs(batch["image"].to(options.device, non_blocking=True))
-        masks = batch["mask"].to(options.device, non_blocking=True)
+        images = amp.inputs(batch[BatchKeys.IMAGE].to(options.device, non_blocking=True))
+        masks = batch[BatchKeys.MASK].to(options.device, non_blocking=True)
         guard.before_forward()
         cached = cached_teacher_outputs(batch, options.device)  # distill --teacher-cache
         with amp.autocast():
             extra = {} if cached is None else {"teacher_outputs": cached}
-            out = step(images, masks, sites=batch["site"], **extra)
+            out = step(images, masks, sites=batch[BatchKeys.SITE], **extra)
         if not guard.accept(out.total, state["step"]):
             bad += 1
             optimizer.zero_grad(set_to_none=True)

@@ -36,6 +36,7 @@ from numpy.lib.format import open_memmap
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from crossdistill.data.batch_keys import BatchKeys
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.io import file_sha256
 from crossdistill.engine.precision import Precision
@@ -198,9 +199,9 @@ def _build(staging, key, teacher, dataset, precision, batch_size, progress) -> d
     start = 0
     with progress_bar(len(plain), "teacher cache", enabled=progress) as advance:
         for batch in loader:
-            images = precision.inputs(batch["image"].to(precision.device))
+            images = precision.inputs(batch[BatchKeys.IMAGE].to(precision.device))
             with precision.autocast():
-                output = teacher(images, batch["mask"].to(precision.device))
+                output = teacher(images, batch[BatchKeys.MASK].to(precision.device))
             for tap in key["taps"]:
                 values = read_tap(output, tap).float().to(torch.float16)
                 if not bool(torch.isfinite(values).all()):

@@ -13,6 +13,7 @@ import numpy as np
 from torch import nn
 
 from crossdistill.data.cache import Cache
+from crossdistill.data.cache_entry import CacheEntry
 from crossdistill.data.dataset import CachedVolume, iter_volumes
 from crossdistill.eval.inference import segment_slices
 from crossdistill.eval.metrics import case_metrics, summarize
@@ -20,10 +21,10 @@ from crossdistill.eval.metrics import case_metrics, summarize
 METRICS = ("dice", "hd95", "asd")
 
 
-def cache_spacing(entry: dict) -> tuple[float, float, float]:
+def cache_spacing(entry: CacheEntry) -> tuple[float, float, float]:
     """Voxel spacing (mm) of a cached ``(Z, H, W)`` volume: slice, row, column."""
-    row, col = entry["slice_spacing"]
-    return float(entry["spacing"][2]), float(row), float(col)
+    row, col = entry.slice_spacing
+    return float(entry.spacing[2]), float(row), float(col)
 
 
 def evaluate_model(

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from crossdistill.data.preprocess import stack_neighbours
-from crossdistill.eval.metrics import largest_component
+from crossdistill.eval.postprocess import largest_component
 
 
 def network_batches(slices: np.ndarray, channels: int, batch_size: int):

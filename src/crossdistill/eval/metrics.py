@@ -1,4 +1,4 @@
-"""Per-case 3-D metrics: Dice, HD95 and ASD (mm), and largest-component post-processing.
+"""Per-case 3-D metrics: Dice, HD95 and ASD (mm).
 
 Distances come from MONAI (``compute_hausdorff_distance``, ``compute_average_surface_distance``)
 with the voxel spacing, so they are in millimetres. Conventions for empty masks: Dice is 1
@@ -15,18 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance
-from monai.transforms.utils import get_largest_connected_component_mask
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest 3-D connected component (26-connectivity) of a binary mask.
-
-    MONAI labels components with scikit-image on the CPU.
-    """
-    if not mask.any():
-        return mask.astype(np.uint8)
-    kept = get_largest_connected_component_mask(torch.from_numpy(mask.astype(bool)), connectivity=3)
-    return np.asarray(kept, dtype=np.uint8)
 
 
 def dice_3d(pred: np.ndarray, truth: np.ndarray) -> float:
