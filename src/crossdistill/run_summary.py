@@ -18,7 +18,7 @@ from crossdistill.data.cache import Cache
 from crossdistill.engine.cached_teacher import TeacherCachedDataset
 from crossdistill.engine.fit import FitResult
 from crossdistill.eval.evaluate import evaluate_model
-from crossdistill.eval.metrics import largest_component
+from crossdistill.eval.postprocess import largest_component
 
 if TYPE_CHECKING:
     from crossdistill.run import Run

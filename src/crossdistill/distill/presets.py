@@ -1,7 +1,8 @@
 """Method presets: the KD-term configurations of the paper's experiments and baselines.
 
 * ``ours`` — the paper's full method (eq. 8, λ = 0.2 / 0.9 / 0.9, margin 3, KMM on the
-  "high" features); ``none`` — the "w/o" baseline (segmentation loss only);
+  "high" features; the numbers are read from :mod:`crossdistill.paper`); ``none`` — the
+  "w/o" baseline (segmentation loss only);
 * ``lm`` … ``aam+kmm+lm`` — the rows of the ablation (Table 3), each with the paper's weights
   for the terms it has; names made of "+"-joined terms are accepted in any order;
 * the distillation baselines of Table 4:
@@ -29,11 +30,12 @@ import copy
 from typing import Any
 
 from crossdistill.errors import ConfigError
+from crossdistill.paper import AAM_MARGIN, LAMBDA_AAM, LAMBDA_KMM, LAMBDA_LM
 
 _PAPER_TERMS: dict[str, dict[str, Any]] = {
-    "aam": {"weight": 0.9, "margin": 3.0},
-    "kmm": {"weight": 0.9, "feature": "high"},
-    "lm": {"weight": 0.2},
+    "aam": {"weight": LAMBDA_AAM, "margin": AAM_MARGIN},
+    "kmm": {"weight": LAMBDA_KMM, "feature": "high"},
+    "lm": {"weight": LAMBDA_LM},
 }
 
 _ABLATION = ("lm", "aam", "kmm", "kmm+lm", "aam+lm", "aam+kmm", "aam+kmm+lm")

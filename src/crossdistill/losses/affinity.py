@@ -47,6 +47,7 @@ from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
 from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
 from crossdistill.losses.neighbour_pairs import region as _region
 from crossdistill.losses.relational_affinity import relational_affinity_loss
+from crossdistill.paper import AAM_MARGIN
 
 _CHUNK_ELEMENTS = 1 << 20  # CPU: batch chunks of ~4 MiB temporaries (GPU: one chunk)
 
@@ -197,7 +198,7 @@ class _AffinityPairs(torch.autograd.Function):
 def affinity_loss(
     student_logits: Tensor,
     teacher_logits: Tensor,
-    margin: float = 3.0,
+    margin: float = AAM_MARGIN,
     sizes: Sequence[int] = (1,),
     weights: Tensor | Sequence[float] | None = None,
     *,
@@ -299,7 +300,7 @@ class AffinityLoss(DistillLoss):
 
     def __init__(
         self,
-        margin: float = 3.0,
+        margin: float = AAM_MARGIN,
         sizes: Sequence[int] = (1,),
         adaptive: bool = False,
         on: str = "probabilities",

@@ -29,6 +29,7 @@ from crossdistill.losses.filtering import FeatureFilteringLoss
 from crossdistill.losses.kernel import KernelMatrixLoss
 from crossdistill.losses.logits import LogitsKL
 from crossdistill.losses.regions import RegionAffinityLoss, RegionGraphLoss
+from crossdistill.paper import AAM_MARGIN, LAMBDA_AAM, LAMBDA_KMM, LAMBDA_LM
 
 #: ``build(student_channels, teacher_channels, **options) -> DistillLoss``
 TermBuilder = Callable[..., DistillLoss]
@@ -45,7 +46,8 @@ class TermSpec:
             A bad value raises ``ValueError``/``TypeError`` whose message starts with the
             option's name, so that the ``ConfigError`` names the option's key.
         options: every option the term accepts, with its default. Any other key is an error.
-        default_weight: λ used when a config gives no ``weight`` (the paper's value).
+        default_weight: λ used when a config gives no ``weight`` (for LM, KMM and AAM the
+            paper's, from :mod:`crossdistill.paper`).
         default_feature: default tap: ``"logits"`` or a key of ``SegOutput.features``.
         gateable: the loss accepts a pixel gate ``valid`` (confidence / ground-truth gating).
         needs_channels: the builder needs both channel counts (it owns an adapter).
@@ -141,7 +143,7 @@ register_term(
         name="lm",
         build=lambda _s, _t, temperature, direction: LogitsKL(temperature, direction),
         options={"temperature": 1.0, "direction": "student||teacher"},
-        default_weight=0.2,
+        default_weight=LAMBDA_LM,
         gateable=True,
         description="Logits Module: pixel-averaged KL of the class distributions (eq. 7)",
     )
@@ -151,7 +153,7 @@ register_term(
         name="kmm",
         build=lambda s, t, normalize: KernelMatrixLoss(s, t, normalize=normalize),
         options={"normalize": True},
-        default_weight=0.9,
+        default_weight=LAMBDA_KMM,
         default_feature="high",
         needs_channels=True,
         description="Kernel Matrix Module: batch Gram matrices through a 1x1 adapter (eq. 5-6)",
@@ -164,14 +166,14 @@ register_term(
             margin, sizes, adaptive, on, stride, match
         ),
         options={
-            "margin": 3.0,
+            "margin": AAM_MARGIN,
             "sizes": (1,),
             "adaptive": False,
             "on": "probabilities",
             "stride": 1,
             "match": "labels",
         },
-        default_weight=0.9,
+        default_weight=LAMBDA_AAM,
         gateable=True,
         description="Adaptive Affinity Module: teacher-labelled pairwise KL affinity (eq. 1-4)",
         taps=_affinity_taps,

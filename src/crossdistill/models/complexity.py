@@ -30,7 +30,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from crossdistill.errors import CrossDistillError
-from crossdistill.models.registry import PAPER_TABLE1, canonical_name, create_model
+from crossdistill.models.registry import canonical_name, create_model
+from crossdistill.paper import TABLE1
 
 FLOP_CONVENTIONS = ("paper", "exact")
 
@@ -151,13 +152,13 @@ def complexity_rows(
     with ``latency``, ``latency_ms`` (median of ``repeats`` batch-1 passes at ``size``²).
     """
     rows: list[dict[str, Any]] = []
-    for name in names if names is not None else list(PAPER_TABLE1):
+    for name in names if names is not None else list(TABLE1):
         key = canonical_name(name)
         with torch.device("meta"):  # shapes only: no memory, no arithmetic
             meta_model = create_model(key)
         params = count_parameters(meta_model)
         flops = count_flops(meta_model, size, 1, convention)
-        paper = PAPER_TABLE1[key]
+        paper = TABLE1[key]
         row: dict[str, Any] = {
             "name": key,
             "params_m": params / 1e6,

@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.models._common import check_input, scale
+from crossdistill.models._common import scale
+from crossdistill.models.base import SegmentationNetwork
 from crossdistill.models.output import SegOutput
 
 
@@ -107,7 +108,7 @@ class ASPP(nn.Module):
         return self.project(torch.cat(outs, dim=1))
 
 
-class DeepLabV3Plus(nn.Module):
+class DeepLabV3Plus(SegmentationNetwork):
     """DeepLabV3+ (Xception-65, output stride 8) returning :class:`SegOutput`.
 
     Args:
@@ -128,14 +129,10 @@ class DeepLabV3Plus(nn.Module):
         width: float = 1.0,
         imagenet_head: bool = True,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.num_classes = num_classes
-
         def c(n: int) -> int:
             return scale(n, width)
 
-        self.feature_channels = {"low": c(32), "high": c(2048)}
+        super().__init__(in_channels, num_classes, {"low": c(32), "high": c(2048)})
         self.stem1 = _cbr(in_channels, c(32), 3, stride=2)
         self.stem2 = _cbr(c(32), c(64), 3)
         self.block1 = XceptionBlock(c(64), (c(128),) * 3, stride=2)
@@ -171,8 +168,7 @@ class DeepLabV3Plus(nn.Module):
         if imagenet_head:  # frozen, never run: only counted (see the module docstring)
             self.imagenet_head = nn.Linear(c(2048), 1000).requires_grad_(False)
 
-    def forward(self, x: Tensor) -> SegOutput:
-        check_input(x, self.in_channels)
+    def segment(self, x: Tensor) -> SegOutput:
         low = self.stem1(x)
         skip = self.block1(self.stem2(low))
         high = self.exit(self.middle(self.entry(skip)))

@@ -39,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.models._common import check_input, scale
+from crossdistill.models._common import scale
+from crossdistill.models.base import SegmentationNetwork
 from crossdistill.models.output import SegOutput
 
 
@@ -156,7 +157,7 @@ def _stage23(channels: int, dropout: float) -> list[Bottleneck]:
     return [Bottleneck(channels, channels, kind, d, dropout) for kind, d in spec]
 
 
-class ENet(nn.Module):
+class ENet(SegmentationNetwork):
     """ENet returning :class:`SegOutput` with ``low`` (1/2) and ``high`` (1/8) features.
 
     Args:
@@ -169,12 +170,9 @@ class ENet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.0) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.num_classes = num_classes
         c16 = max(scale(16, width), in_channels + 1)
         c64, c128 = scale(64, width), scale(128, width)
-        self.feature_channels = {"low": c16, "high": c128}
+        super().__init__(in_channels, num_classes, {"low": c16, "high": c128})
         self.initial = InitialBlock(in_channels, c16)
         self.down1 = Bottleneck(c16, c64, "down", dropout=0.01)
         self.stage1 = nn.ModuleList(Bottleneck(c64, c64, dropout=0.01) for _ in range(4))
@@ -193,8 +191,7 @@ class ENet(nn.Module):
             x = block(x)[0]
         return x
 
-    def forward(self, x: Tensor) -> SegOutput:
-        check_input(x, self.in_channels)
+    def segment(self, x: Tensor) -> SegOutput:
         low = self.initial(x)
         y, idx1 = self.down1(low)
         y = self._run(self.stage1, y)

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.models._common import check_input, scale
+from crossdistill.models._common import scale
+from crossdistill.models.base import SegmentationNetwork
 from crossdistill.models.output import SegOutput
 
 
@@ -78,7 +79,7 @@ def _upsampler(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class ERFNet(nn.Module):
+class ERFNet(SegmentationNetwork):
     """ERFNet returning :class:`SegOutput` with ``low`` (1/2) and ``high`` (1/8) features.
 
     Args:
@@ -91,12 +92,9 @@ class ERFNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.0) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.num_classes = num_classes
         c16 = max(scale(16, width), in_channels + 1)
         c64, c128 = scale(64, width), scale(128, width)
-        self.feature_channels = {"low": c16, "high": c128}
+        super().__init__(in_channels, num_classes, {"low": c16, "high": c128})
         self.down1 = Downsampler(in_channels, c16)
         self.encoder = nn.Sequential(
             Downsampler(c16, c64),
@@ -114,8 +112,7 @@ class ERFNet(nn.Module):
             nn.ConvTranspose2d(c16, num_classes, 2, stride=2),
         )
 
-    def forward(self, x: Tensor) -> SegOutput:
-        check_input(x, self.in_channels)
+    def segment(self, x: Tensor) -> SegOutput:
         low = self.down1(x)
         high = self.encoder(low)
         return SegOutput(self.decoder(high), {"low": low, "high": high})

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.models._common import check_input, scale
+from crossdistill.models._common import scale
+from crossdistill.models.base import SegmentationNetwork
 from crossdistill.models.output import SegOutput
 
 _EPS = 1e-3
@@ -92,7 +93,7 @@ def _avg_down(x: Tensor, times: int) -> Tensor:
     return x
 
 
-class ESPNet(nn.Module):
+class ESPNet(SegmentationNetwork):
     """ESPNet (p=2, q=3, with decoder) returning :class:`SegOutput`.
 
     Args:
@@ -114,12 +115,9 @@ class ESPNet(nn.Module):
         p: int = 2,
         q: int = 3,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.num_classes = num_classes
         c16, c64, c128 = scale(16, width), scale(64, width), scale(128, width)
         cls, cin = num_classes, in_channels
-        self.feature_channels = {"low": c16, "high": 2 * c128}
+        super().__init__(in_channels, num_classes, {"low": c16, "high": 2 * c128})
         self.level1 = _cbr(cin, c16, 3, stride=2)
         self.br1 = _br(c16 + cin)
         self.down2 = ESPModule(c16 + cin, c64, down=True)
@@ -139,8 +137,7 @@ class ESPNet(nn.Module):
         self.fuse1 = _cbr(c16 + cin + cls, cls, 3)
         self.up1 = nn.ConvTranspose2d(cls, cls, 2, stride=2, bias=False)
 
-    def forward(self, x: Tensor) -> SegOutput:
-        check_input(x, self.in_channels)
+    def segment(self, x: Tensor) -> SegOutput:
         x2, x4 = _avg_down(x, 1), _avg_down(x, 2)
         low = self.level1(x)
         l1 = self.br1(torch.cat([low, x2], dim=1))

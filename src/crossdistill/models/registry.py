@@ -1,44 +1,26 @@
-"""The model zoo's registry: names → constructors, roles, and the paper's Table 1.
+"""The model zoo's registry: names → constructors, and roles.
 
-Every constructor takes ``(in_channels, num_classes, width)`` and returns an ``nn.Module`` whose
-``forward`` returns :class:`~crossdistill.models.output.SegOutput` and which has a
-``feature_channels`` attribute (``{"low": C_low, "high": C_high}``).
+Every constructor takes ``(in_channels, num_classes, width)`` and returns a
+:class:`~crossdistill.models.base.SegmentationNetwork`: its ``forward`` returns
+:class:`~crossdistill.models.output.SegOutput` and it declares ``feature_channels``
+(``{"low": C_low, "high": C_high}``). The paper's Table 1 is :data:`crossdistill.paper.TABLE1`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
-
-from torch import nn
 
 from crossdistill.errors import CrossDistillError
+from crossdistill.models.base import SegmentationNetwork
 from crossdistill.models.deeplabv3plus import DeepLabV3Plus
 from crossdistill.models.enet import ENet
 from crossdistill.models.erfnet import ERFNet
 from crossdistill.models.espnet import ESPNet
 from crossdistill.models.unetpp import UNetPlusPlus
 
+ModelFactory = Callable[..., SegmentationNetwork]
 
-class PaperComplexity(NamedTuple):
-    """One row of the paper's Table 1 (2 classes, 1 input channel, 1×1×384×384)."""
-
-    params_m: float
-    gflops: float
-
-
-#: The paper's Table 1, in its order (ascending parameter count).
-PAPER_TABLE1: dict[str, PaperComplexity] = {
-    "espnet": PaperComplexity(0.183, 1.27),
-    "enet": PaperComplexity(0.353, 2.2),
-    "erfnet": PaperComplexity(2.06, 16.56),
-    "unetpp": PaperComplexity(36.6, 621.38),
-    "deeplabv3plus": PaperComplexity(56.8, 273.94),
-}
-
-ModelFactory = Callable[..., nn.Module]
-
-#: name → constructor ``(in_channels, num_classes, width) -> nn.Module``.
+#: name → constructor ``(in_channels, num_classes, width) -> SegmentationNetwork``.
 MODELS: dict[str, ModelFactory] = {
     "enet": ENet,
     "espnet": ESPNet,
@@ -88,7 +70,7 @@ def model_role(name: str) -> str:
 
 def create_model(
     name: str, in_channels: int = 1, num_classes: int = 2, width: float = 1.0
-) -> nn.Module:
+) -> SegmentationNetwork:
     """Build a registered network.
 
     Args:

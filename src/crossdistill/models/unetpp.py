@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.models._common import check_input, scale
+from crossdistill.models._common import scale
+from crossdistill.models.base import SegmentationNetwork
 from crossdistill.models.output import SegOutput
 
 
@@ -44,7 +45,7 @@ def _up(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
 
 
-class UNetPlusPlus(nn.Module):
+class UNetPlusPlus(SegmentationNetwork):
     """UNet++ returning :class:`SegOutput` with ``low`` (1/2) and ``high`` (1/8) features.
 
     Args:
@@ -59,11 +60,8 @@ class UNetPlusPlus(nn.Module):
     depth = 5
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.0) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.num_classes = num_classes
         f = [scale(c, width) for c in (64, 128, 256, 512, 1024)]
-        self.feature_channels = {"low": f[1], "high": f[3]}
+        super().__init__(in_channels, num_classes, {"low": f[1], "high": f[3]})
         # nodes[i][j] is X^{i,j}
         self.nodes = nn.ModuleList()
         for i in range(self.depth):
@@ -73,8 +71,7 @@ class UNetPlusPlus(nn.Module):
             self.nodes.append(level)
         self.head = nn.Conv2d(f[0], num_classes, 1)
 
-    def forward(self, x: Tensor) -> SegOutput:
-        check_input(x, self.in_channels)
+    def segment(self, x: Tensor) -> SegOutput:
         grid: list[list[Tensor]] = [[] for _ in range(self.depth)]
         for d in range(self.depth):  # the d-th backbone node, then the diagonal it completes
             prev = x if d == 0 else F.max_pool2d(grid[d - 1][0], 2)

@@ -5,7 +5,8 @@
 - :mod:`.runs` — one run: configuration, finished / interrupted / new, train once;
 - :mod:`.runner`, :mod:`.launchers` — dependency-ordered execution, locally or in parallel;
   :mod:`.launcher_ray` — on a Ray cluster (optional: ``crossdistill[ray]``);
-- :mod:`.paper_numbers`, :mod:`.tables`, :mod:`.table1` — the numbers and their rendering;
+- :mod:`.paper_numbers`, :mod:`.tables`, :mod:`.table1` — the paper's numbers
+  (:mod:`crossdistill.paper`) by site, and their rendering;
 - :mod:`.figures`, :mod:`.report` — figures, and rebuilding everything from stored results;
 - :mod:`.pipeline` — ``crossdistill reproduce``.
 """

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crossdistill.errors import CrossDistillError
-from crossdistill.reproduce.paper_numbers import MODEL_LABELS
+from crossdistill.paper import MODEL_LABELS
 
 TABLES = (1, 2, 3, 4)
 PROTOCOLS = ("cross-site", "leave-one-site-out")

@@ -15,7 +15,7 @@ import torch
 
 from crossdistill.models import complexity_rows, create_model
 from crossdistill.models.complexity import measure_latency
-from crossdistill.reproduce.paper_numbers import MODEL_LABELS
+from crossdistill.paper import MODEL_LABELS
 
 
 def table1_rows(latency_size: int | None = 384) -> list[dict]:

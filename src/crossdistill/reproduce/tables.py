@@ -16,8 +16,9 @@ import statistics
 from dataclasses import asdict, dataclass
 
 from crossdistill.data.sites import display_name
+from crossdistill.paper import MODEL_LABELS
 from crossdistill.reproduce.grid import Cell
-from crossdistill.reproduce.paper_numbers import MODEL_LABELS, paper_value, site_label
+from crossdistill.reproduce.paper_numbers import paper_value, site_label
 
 MEAN = "mean"  # the site column of the averages
 
