@@ -9,7 +9,7 @@ a run at an exact place instead of hoping a timer lands there. The points:
   renamed to its final name (a write cut in half).
 
 Nothing else reads the variable; with it unset a fault point costs one dictionary lookup.
-See ``tests/faults/`` and RELIABILITY.md.
+See ``tests/robustness/faults/`` and RELIABILITY.md.
 """
 
 from __future__ import annotations

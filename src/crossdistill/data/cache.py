@@ -85,15 +85,20 @@ class Cache:
                 self.root, "not a prepared cache: no index.json (run `crossdistill prepare`)"
             )
         self.index = _read_json(index_path)
-        if self.index.get("version") != CACHE_VERSION:
+        version = self.index.get("version") if isinstance(self.index, dict) else None
+        if version != CACHE_VERSION:
             raise InputError(
                 index_path,
-                f"cache version {self.index.get('version')} is not {CACHE_VERSION}; "
-                "run prepare again",
+                f"cache version {version} is not {CACHE_VERSION}; run prepare again",
             )
         splits_path = self.root / SPLITS_FILE
         self.splits: dict = _read_json(splits_path)["sites"] if splits_path.is_file() else {}
-        self.entries: list[CacheEntry] = [CacheEntry.from_json(e) for e in self.index["cases"]]
+        try:
+            self.entries: list[CacheEntry] = [CacheEntry.from_json(e) for e in self.index["cases"]]
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(
+                index_path, f"damaged case record (missing or bad {err}); run prepare again"
+            ) from None
         self._cases = [CachedCase(self.root, entry) for entry in self.entries]
 
     @property

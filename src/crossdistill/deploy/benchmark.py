@@ -42,9 +42,9 @@ from crossdistill.distill import preset_terms
 from crossdistill.errors import CrossDistillError
 from crossdistill.methods import create_objective
 from crossdistill.models import count_flops, count_parameters, create_model
+from crossdistill.models.base import SIDE_MULTIPLE
 from crossdistill.models.registry import STUDENTS, canonical_name, list_models
 
-SIDE_MULTIPLE = 32
 #: Pause (seconds) before each timed run, so the previous case's spinning threads are idle.
 SETTLE_S = 0.05
 
@@ -68,7 +68,9 @@ class BenchmarkOptions:
 
     def check(self) -> None:
         if self.size < SIDE_MULTIPLE or self.size % SIDE_MULTIPLE:
-            raise CrossDistillError(f"--size must be a positive multiple of 32, got {self.size}")
+            raise CrossDistillError(
+                f"--size must be a positive multiple of {SIDE_MULTIPLE}, got {self.size}"
+            )
         for name, value in (("repeats", self.repeats), ("batch", self.batch)):
             if value < 1:
                 raise CrossDistillError(f"--{name} must be at least 1, got {value}")

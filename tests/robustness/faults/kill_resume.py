@@ -1,7 +1,7 @@
 """Kill -9 a training run at seeded random points, resume it each time, and check that it
 ends with exactly the weights of an uninterrupted run.
 
-    python tests/faults/kill_resume.py --cache CACHE --work DIR [--kills 8] [--seed 0]
+    python tests/robustness/faults/kill_resume.py --cache CACHE --work DIR [--kills 8] [--seed 0]
 
 The run (``crossdistill train``, a width-1/4 ERFNet, 5 epochs of 4 steps, cyclic schedule,
 augmentation on) is cut ``--kills`` times by ``CROSSDISTILL_FAULT_KILL`` (see

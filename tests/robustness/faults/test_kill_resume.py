@@ -1,8 +1,8 @@
 """kill -9 at seeded random points of a training run (after optimizer steps and in the middle
 of checkpoint writes); ``--resume`` ends with exactly the uninterrupted run's tensors.
 
-The work is done by ``tests/faults/kill_resume.py`` (also usable on its own); this test runs
-it in a fresh process (it forks the killed runs) and checks its report.
+The work is done by ``tests/robustness/faults/kill_resume.py`` (also usable on its own);
+this test runs it in a fresh process (it forks the killed runs) and checks its report.
 """
 
 from __future__ import annotations

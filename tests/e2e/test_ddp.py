@@ -25,7 +25,7 @@ from crossdistill.errors import ConfigError
 from ddp_worker import FIT_FLOAT64, fit_float64
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _global_batches(sampler, batch_size: int) -> list[list[int]]:

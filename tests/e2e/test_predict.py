@@ -31,7 +31,7 @@ from crossdistill.deploy.predict import predict
 from crossdistill.engine.checkpoint import save_checkpoint
 from crossdistill.errors import CrossDistillError, InputError
 from crossdistill.models import create_model
-from test_io import _write_dicom_series
+from volume_files import write_dicom_series
 
 SIZE = 32
 SHAPE = (20, 16, 10)  # file voxel order; non-cubic, so a transposed axis cannot fit
@@ -220,7 +220,7 @@ def test_itk_input_keeps_its_grid_and_voxel_order(tmp_path: Path, suffix: str) -
 
 def test_dicom_series_input(tmp_path: Path) -> None:
     itk, inside = _sitk_box()
-    _write_dicom_series(tmp_path / "series", itk, "1.2.826.0.1.3680043.2.1125.9")
+    write_dicom_series(tmp_path / "series", itk, "1.2.826.0.1.3680043.2.1125.9")
     before = tree_digest(tmp_path / "series")
 
     predict(threshold_engine(box_image()[0]), tmp_path / "series", tmp_path / "out")  # a folder
@@ -292,7 +292,7 @@ def test_cli_folder_does_the_good_volumes_and_reports_each_bad_one(
     scans.mkdir()
     (scans / "good.nii.gz").write_bytes(deployed["scan"].read_bytes())
     sitk.WriteImage(_sitk_box()[0], str(scans / "other.mhd"))  # + other.raw: not an input
-    _write_dicom_series(scans / "series", _sitk_box()[0], "1.2.826.0.1.3680043.2.1125.10")
+    write_dicom_series(scans / "series", _sitk_box()[0], "1.2.826.0.1.3680043.2.1125.10")
     (scans / "corrupt.nii.gz").write_bytes(b"not a nifti at all")
     nib.save(nib.Nifti1Image(np.zeros((12, 10), np.float32), np.eye(4)), scans / "flat.nii.gz")
     (scans / "empty").mkdir()

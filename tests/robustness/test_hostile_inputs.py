@@ -18,7 +18,7 @@ from crossdistill.data.headers import MAX_VOXELS
 from crossdistill.data.io import read_volume
 from crossdistill.engine.checkpoint import load_checkpoint
 from crossdistill.errors import InputError
-from test_io import _sitk_image, _write_dicom_series
+from volume_files import sitk_image, write_dicom_series
 
 
 def _one_line(code, err, *words):
@@ -87,7 +87,7 @@ def test_dicom_folder_with_two_series_is_refused(tiny_sites, tmp_path, run_cli):
     be told from the files; the user separates them, one series per folder."""
     series = tiny_sites / "UCL" / "Case00"
     for uid, part in (("1.2.826.0.1.3680043.2.1125.7", "a"), ("1.2.826.0.1.3680043.2.1125.8", "b")):
-        _write_dicom_series(tmp_path / part, _sitk_image(), uid)
+        write_dicom_series(tmp_path / part, sitk_image(), uid)
         for f in (tmp_path / part).iterdir():
             series.mkdir(exist_ok=True)
             shutil.move(f, series / f"{part}_{f.name}")

@@ -38,7 +38,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_exit_when_the_grid_process_dies(sig):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3] / "src")}
     grid = subprocess.Popen(
         [sys.executable, "-c", GRID], stdout=subprocess.PIPE, text=True, env=env
     )

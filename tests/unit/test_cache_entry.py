@@ -15,6 +15,7 @@ from crossdistill.data.cache_entry import CacheEntry
 from crossdistill.data.cases import find_sites, load_case
 from crossdistill.data.prepare import prepare
 from crossdistill.data.preprocess import mask_to_network, volume_to_network
+from crossdistill.errors import InputError
 
 #: the keys of an ``index.json`` case record, in order (the cache format, version 1)
 FORMAT_KEYS = [
@@ -102,3 +103,25 @@ def test_an_entry_is_immutable(one_case, tmp_path):
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.source.image = "elsewhere"  # type: ignore[misc]
     assert hash(entry) == hash(CacheEntry.from_json(entry.to_json()))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda index: index["cases"][0].pop("site"),
+        lambda index: index["cases"][0].update(shape=None),
+        lambda index: index.pop("cases"),
+    ],
+)
+def test_a_damaged_index_record_is_one_clear_error(one_case, tmp_path, damage):
+    data, _ = one_case
+    prepare(data, tmp_path / "cache", size=32, progress=False)
+    path = tmp_path / "cache" / "index.json"
+    index = json.loads(path.read_text())
+    damage(index)
+    path.write_text(json.dumps(index))
+    with pytest.raises(InputError, match=r"index\.json: damaged case record"):
+        Cache(tmp_path / "cache")
+    path.write_text("[1, 2]")  # JSON, but not an index
+    with pytest.raises(InputError, match=r"cache version None"):
+        Cache(tmp_path / "cache")

@@ -1,6 +1,6 @@
-"""A torchrun worker for tests/test_ddp.py: runs crossdistill commands and records file writes.
+"""A torchrun worker for tests/e2e/test_ddp.py: runs crossdistill commands and records file writes.
 
-    torchrun --standalone --nproc-per-node 2 tests/ddp_worker.py PLAN.json
+    torchrun --standalone --nproc-per-node 2 tests/e2e/ddp_worker.py PLAN.json
 
 ``PLAN.json`` holds ``{"watch": DIR, "report": DIR, "commands": [[name, arg, ...], ...]}``.
 Each command runs as ``python -m crossdistill.<name> ARGS`` would (``cli.main(name)``), one

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import locale
 
 import nibabel as nib
 import numpy as np
@@ -12,20 +11,7 @@ import SimpleITK as sitk
 
 from crossdistill.data.io import read_volume
 from crossdistill.errors import InputError
-
-SHAPE = (12, 10, 5)  # X, Y, Z
-SPACING = (0.6, 0.7, 3.0)
-
-
-def _reference() -> np.ndarray:
-    return np.arange(np.prod(SHAPE), dtype=np.int16).reshape(SHAPE)
-
-
-def _sitk_image() -> sitk.Image:
-    image = sitk.GetImageFromArray(_reference().transpose(2, 1, 0))  # sitk wants (Z, Y, X)
-    image.SetSpacing(SPACING)
-    image.SetOrigin((10.0, -20.0, 5.0))  # LPS
-    return image
+from volume_files import SHAPE, SPACING, reference, sitk_image, write_dicom_series
 
 
 def _expected_ras_affine() -> np.ndarray:
@@ -43,7 +29,7 @@ def _check_canonical(volume, reference: np.ndarray) -> None:
 
 
 def test_nifti_is_reoriented_to_ras(tmp_path):
-    data = _reference()
+    data = reference()
     nib.save(nib.Nifti1Image(data, _expected_ras_affine()), tmp_path / "v.nii.gz")
     volume = read_volume(tmp_path / "v.nii.gz")
     _check_canonical(volume, data[::-1, ::-1, :])
@@ -59,46 +45,16 @@ def test_nifti_is_reoriented_to_ras(tmp_path):
 @pytest.mark.parametrize("suffix", [".mhd", ".nrrd", ".nii.gz"])
 def test_itk_formats_match_nifti_grid(tmp_path, suffix):
     path = tmp_path / f"v{suffix}"
-    sitk.WriteImage(_sitk_image(), str(path))
+    sitk.WriteImage(sitk_image(), str(path))
     volume = read_volume(path)
-    _check_canonical(volume, _reference()[::-1, ::-1, :])
+    _check_canonical(volume, reference()[::-1, ::-1, :])
     assert np.allclose(volume.source_affine, _expected_ras_affine(), atol=1e-5)
 
 
-def _write_dicom_series(folder, image: sitk.Image, series_uid: str) -> None:
-    # GDCM's DICOM writer sets the process locale to "C" (ASCII text I/O for later tests)
-    saved = locale.setlocale(locale.LC_ALL)
-    try:
-        _write_dicom_slices(folder, image, series_uid)
-    finally:
-        locale.setlocale(locale.LC_ALL, saved)
-
-
-def _write_dicom_slices(folder, image: sitk.Image, series_uid: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for k in range(image.GetDepth()):
-        plane = image[:, :, k]
-        tags = {
-            "0008|0060": "MR",
-            "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
-            "0020|000e": series_uid,
-            "0020|0013": str(k + 1),
-            "0020|0032": "\\".join(map(str, image.TransformIndexToPhysicalPoint((0, 0, k)))),
-            "0020|0037": "1\\0\\0\\0\\1\\0",
-            "0018|0050": str(SPACING[2]),
-        }
-        for tag, value in tags.items():
-            plane.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
-        writer.Execute(plane)
-
-
 def test_dicom_series(tmp_path):
-    _write_dicom_series(tmp_path / "series", _sitk_image(), "1.2.826.0.1.3680043.2.1125.2")
+    write_dicom_series(tmp_path / "series", sitk_image(), "1.2.826.0.1.3680043.2.1125.2")
     volume = read_volume(tmp_path / "series")
-    _check_canonical(volume, _reference()[::-1, ::-1, :])
+    _check_canonical(volume, reference()[::-1, ::-1, :])
 
 
 def test_dicom_folder_errors(tmp_path):
@@ -106,8 +62,8 @@ def test_dicom_folder_errors(tmp_path):
     with pytest.raises(InputError, match="no DICOM series"):
         read_volume(tmp_path / "empty")
     mixed = tmp_path / "mixed"
-    _write_dicom_series(mixed / "a", _sitk_image(), "1.2.826.0.1.3680043.2.1125.3")
-    _write_dicom_series(mixed / "b", _sitk_image(), "1.2.826.0.1.3680043.2.1125.4")
+    write_dicom_series(mixed / "a", sitk_image(), "1.2.826.0.1.3680043.2.1125.3")
+    write_dicom_series(mixed / "b", sitk_image(), "1.2.826.0.1.3680043.2.1125.4")
     for f in (mixed / "b").iterdir():
         f.rename(mixed / f"b_{f.name}")
     for f in (mixed / "a").iterdir():
