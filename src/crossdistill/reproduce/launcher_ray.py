@@ -35,8 +35,8 @@ from crossdistill.reproduce.launchers import (
     JobResult,
     Launcher,
     execute_job,
-    limit_torch_threads,
 )
+from crossdistill.worker_init import limit_torch_threads
 
 INSTALL_HINT = "pip install 'crossdistill[ray]'"
 

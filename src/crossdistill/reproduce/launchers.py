@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crossdistill.errors import CrossDistillError
+from crossdistill.worker_init import init_worker
 
 
 @dataclass(frozen=True)
@@ -125,30 +126,6 @@ class SequentialLauncher(_FutureLauncher):
         future: Future = Future()
         future.set_result(execute_job(job, self.progress))
         return future
-
-
-def limit_torch_threads(threads: int) -> None:
-    """Let torch use ``threads`` CPU threads in this (worker) process."""
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _exit_when_orphaned(parent: int, every_s: float) -> None:
-    while os.getppid() == parent:
-        time.sleep(every_s)
-    os._exit(1)  # the grid process is gone: the run resumes from its last checkpoint later
-
-
-def init_worker(threads: int, parent: int, every_s: float = 1.0) -> None:
-    """Set up a worker process: ``threads`` torch threads, and exit within ``every_s`` seconds
-    of the grid process ``parent`` dying (killed, or stopped by a signal that skips its
-    clean-up), instead of training on unobserved and holding the run's lock."""
-    import threading
-
-    limit_torch_threads(threads)
-    watch = threading.Thread(target=_exit_when_orphaned, args=(parent, every_s), daemon=True)
-    watch.start()
 
 
 class ProcessPoolLauncher(_FutureLauncher):
