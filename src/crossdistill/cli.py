@@ -532,16 +532,28 @@ def report(
         Path,
         typer.Argument(help="A run folder, or a `reproduce --out` or `compare --out` folder."),
     ],
+    arms: Annotated[
+        str | None,
+        typer.Option(help="compare folders: report only these arms (comma-separated; w/o kept)."),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(help="compare folders: write the report here instead of into PATH."),
+    ] = None,
 ) -> None:
     """Rebuild tables and figures from stored results (no training)."""
     from crossdistill.compare.pipeline import PLAN
 
     if (path / PLAN).is_file():  # a `compare --out` folder
         from crossdistill.compare import read_plan, write_comparison
+        from crossdistill.compare.arms import split_methods
 
-        for file in write_comparison(path, read_plan(path)):
+        chosen = split_methods(arms) if arms else None
+        for file in write_comparison(path, read_plan(path), arms=chosen, to=to):
             _echo(f"wrote {file}")
         return
+    if arms or to:
+        raise CrossDistillError("--arms and --to apply to a `compare --out` folder only")
     from crossdistill.reproduce import report as run_report
 
     run_report(path, echo=_echo)

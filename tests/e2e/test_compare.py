@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_OVERRIDES
-from crossdistill.compare import compare
+from crossdistill.compare import compare, read_plan, write_comparison
 from crossdistill.compare.arms import Arm, parse_arms
 from crossdistill.errors import CrossDistillError
 
@@ -173,3 +173,10 @@ def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_pa
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (out / "compare.md").read_text(encoding="utf-8") == md
+
+    # one folder of runs serves several reports: a subset of the arms, written elsewhere
+    write_comparison(out, read_plan(out), arms=["lm"], to=tmp_path / "only-lm")
+    subset = (tmp_path / "only-lm" / "compare.md").read_text(encoding="utf-8")
+    assert "| lm − w/o | UCL |" in subset and "@ground-truth" not in subset
+    with pytest.raises(CrossDistillError, match=r"--arms: kmm not in this comparison"):
+        write_comparison(out, read_plan(out), arms=["kmm"])

@@ -17,7 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -220,13 +220,33 @@ def read_plan(out: Path) -> dict:
     return plan
 
 
-def write_comparison(out: Path, plan: dict, metrics: Sequence[str] = METRICS) -> list[Path]:
+def write_comparison(
+    out: Path,
+    plan: dict,
+    metrics: Sequence[str] = METRICS,
+    arms: Sequence[str] | None = None,
+    to: Path | None = None,
+) -> list[Path]:
     """The report of the finished runs of ``plan`` whose configuration is the one it asked
-    for; runs still missing are named in the header."""
+    for; runs still missing are named in the header.
+
+    ``arms``: report only these arms of the plan (labels, e.g. ``ours[aam.stride=8]``; w/o is
+    always kept, and ``--versus`` pairs only when both sides are kept); ``to``: write the
+    report there instead of ``out`` (the runs stay in ``out``). One folder of runs can so
+    serve several studies.
+
+    Raises:
+        CrossDistillError: an arm of ``arms`` that the plan does not have.
+    """
     o: CompareOptions = plan["options"]
     if not isinstance(o, CompareOptions):
         plan = {**plan, "options": read_plan(out)["options"]}
         o = plan["options"]
+    if arms is not None:
+        o = _only_arms(o, arms)
+        kept = {a.label for a in o.arms}
+        versus = [pair for pair in plan.get("versus", []) if set(pair) <= kept]
+        plan = {**plan, "options": o, "versus": versus}
     runs = compare_runs(o)
     runs_dir = Path(out) / RUNS
     stored = load_summaries(runs_dir, [spec.id for spec in runs.values()])
@@ -237,8 +257,10 @@ def write_comparison(out: Path, plan: dict, metrics: Sequence[str] = METRICS) ->
             spec.id not in wanted or holds_config(runs_dir / spec.id, wanted[spec.id])
         ):
             summaries[key] = stored[spec.id]
+    dest = Path(to) if to is not None else Path(out)
+    dest.mkdir(parents=True, exist_ok=True)
     return write_report(
-        Path(out),
+        dest,
         o.arms,
         summaries,
         _header(plan, summaries, len(runs)),
@@ -247,6 +269,17 @@ def write_comparison(out: Path, plan: dict, metrics: Sequence[str] = METRICS) ->
         {key: runs_dir / runs[key].id for key in summaries},
         tuple(tuple(pair) for pair in plan.get("versus", [])),
     )
+
+
+def _only_arms(o: CompareOptions, texts: Sequence[str]) -> CompareOptions:
+    """``o`` with the arms written in ``texts`` (as ``--methods`` writes them) and w/o only,
+    in the plan's order."""
+    wanted = set(parse_arms(list(texts), []))
+    unknown = sorted(a.label for a in wanted - set(o.arms))
+    if unknown:
+        known = ", ".join(a.label for a in o.arms)
+        raise CrossDistillError(f"--arms: {', '.join(unknown)} not in this comparison ({known})")
+    return replace(o, arms=tuple(a for a in o.arms if a in wanted))
 
 
 def _networks(plan: dict, summaries: Mapping) -> dict[str, dict]:
