@@ -134,3 +134,11 @@ def test_versus_adds_a_comparison_between_two_arms():
     extra = [c for c in comps if (c.a, c.b, c.metric) == ("recommended", "kmm+lm", "test")]
     assert extra and extra[0].pooled.mean == pytest.approx(0.1)
     assert extra[0].kind == "vs another arm"
+
+
+def test_fewer_than_five_pairs_is_a_provisional_verdict():
+    four = paired_t([0.7, 0.5, 0.9, 0.6], [0.6, 0.4, 0.8, 0.5])
+    five = paired_t([0.7, 0.5, 0.9, 0.6, 0.8], [0.6, 0.4, 0.8, 0.5, 0.7])
+    assert four.verdict == five.verdict == BETTER
+    assert four.provisional and not five.provisional
+    assert four.as_dict()["provisional"] is True

@@ -27,7 +27,14 @@ from crossdistill.compare.results import (
     reliability,
     run_values,
 )
-from crossdistill.compare.stats import LEVEL, RESAMPLES, Difference
+from crossdistill.compare.stats import (
+    BETTER,
+    LEVEL,
+    MIN_PAIRS_FOR_CLAIM,
+    RESAMPLES,
+    WORSE,
+    Difference,
+)
 
 METRIC_TITLES = {
     "val": "Validation Dice on the source sites (for choosing)",
@@ -41,10 +48,17 @@ def _ci(d: Difference) -> str:
     return f"[{d.low:+.3f}, {d.high:+.3f}]"
 
 
+def _verdict(d: Difference) -> str:
+    """The verdict, marked provisional below the pairs a claim needs."""
+    if d.provisional and d.verdict in (BETTER, WORSE):
+        return f"{d.verdict} (provisional: {d.n} < {MIN_PAIRS_FOR_CLAIM} pairs)"
+    return d.verdict
+
+
 def _row(comp: Comparison, where: str, d: Difference) -> str:
     return (
         f"| {comp.a} − {comp.b} | {where} | {d.mean:+.3f} | {_ci(d)} | "
-        f"{d.wins}/{d.ties}/{d.losses} | {d.verdict} |"
+        f"{d.wins}/{d.ties}/{d.losses} | {_verdict(d)} |"
     )
 
 
@@ -62,6 +76,8 @@ def _sentence(comp: Comparison) -> str:
         if targets
         else "; at no single target does the CI exclude 0"
     )
+    if p.provisional and p.verdict in (BETTER, WORSE):
+        what += f" (provisional: {p.n} pairs, fewer than the {MIN_PAIRS_FOR_CLAIM} a claim needs)"
     return f"- {what}: pooled Δ {p.mean:+.3f}, 95 % CI {_ci(p)} over {p.n} pairs{detail}."
 
 

@@ -16,7 +16,9 @@ the Student-t interval of the same pairs: neither alone can call a difference.
 
 A comparison is called **better** only where the CI's lower end is above 0, **worse** where
 its upper end is below 0, and **no detectable difference** otherwise; with one seed there is
-no interval and nothing is called either way.
+no interval and nothing is called either way. A verdict over fewer than
+:data:`MIN_PAIRS_FOR_CLAIM` pairs is *provisional* (docs/design.md §3: a claim needs five
+paired seeds), and the report says so.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scipy import stats
 
 LEVEL = 0.95
 RESAMPLES = 10_000
+MIN_PAIRS_FOR_CLAIM = 5
 BETTER, WORSE, NO_DIFFERENCE, UNDECIDED = (
     "better",
     "worse",
@@ -66,8 +69,13 @@ class Difference:
             return WORSE
         return NO_DIFFERENCE
 
+    @property
+    def provisional(self) -> bool:
+        """Fewer pairs than a claim needs (:data:`MIN_PAIRS_FOR_CLAIM`)."""
+        return self.n < MIN_PAIRS_FOR_CLAIM
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "verdict": self.verdict}
+        return {**asdict(self), "verdict": self.verdict, "provisional": self.provisional}
 
 
 def _checked(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
