@@ -142,3 +142,10 @@ def test_fewer_than_five_pairs_is_a_provisional_verdict():
     assert four.verdict == five.verdict == BETTER
     assert four.provisional and not five.provisional
     assert four.as_dict()["provisional"] is True
+
+
+def test_one_target_pools_to_its_own_interval():
+    per_target, pooled = compare_arms(
+        {"UCL": {0: 0.7, 1: 0.8, 2: 0.9}}, {"UCL": {0: 0.6, 1: 0.6, 2: 0.9}}
+    )
+    assert pooled == per_target["UCL"] and pooled.method == "t"

@@ -29,7 +29,7 @@ def plot_forest(comparisons: list[Comparison], path: Path, title: str = "") -> P
                 continue
             y = y0 + 0.35 - step * (j + 0.5)
             _interval(ax, d.mean, d.low, d.high, y, colours(j % 10), 4, target if i == 0 else None)
-        if comp.pooled is not None:
+        if comp.pooled is not None and len(comp.per_target) > 1:
             p = comp.pooled
             _interval(
                 ax, p.mean, p.low, p.high, y0 - 0.42, "black", 8, "pooled" if i == 0 else None

@@ -78,6 +78,9 @@ def _sentence(comp: Comparison) -> str:
     )
     if p.provisional and p.verdict in (BETTER, WORSE):
         what += f" (provisional: {p.n} pairs, fewer than the {MIN_PAIRS_FOR_CLAIM} a claim needs)"
+    if len(comp.per_target) == 1:
+        [target] = comp.per_target
+        return f"- {what}: Δ {p.mean:+.3f}, 95 % CI {_ci(p)} over {p.n} pairs, at {target} alone."
     return f"- {what}: pooled Δ {p.mean:+.3f}, 95 % CI {_ci(p)} over {p.n} pairs{detail}."
 
 
@@ -143,7 +146,7 @@ def write_report(
         lines += ["|---|---|---|---|---|---|"]
         for comp in metric_comps:
             lines += [_row(comp, t, d) for t, d in comp.per_target.items()]
-            if comp.pooled is not None:
+            if comp.pooled is not None and len(comp.per_target) > 1:
                 lines.append(_row(comp, "**pooled**", comp.pooled))
         lines += ["", "What the intervals say:", ""]
         lines += [_sentence(c) for c in metric_comps if c.pooled is not None]

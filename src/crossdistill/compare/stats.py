@@ -151,7 +151,9 @@ def compare_arms(
     """Per target and pooled differences of two arms given as ``{target: {seed: value}}``.
 
     Only the (target, seed) pairs present in both arms count. Returns ``(per_target,
-    pooled)``; ``pooled`` is None when no pair is shared.
+    pooled)``; ``pooled`` is None when no pair is shared, and is the one target's own
+    (Student-t) difference when the pairs come from one target: pooling one target adds
+    nothing.
     """
     per_target: dict[str, Difference] = {}
     all_a: list[float] = []
@@ -164,5 +166,7 @@ def compare_arms(
         per_target[target] = paired_t(xa, xb)
         all_a += xa
         all_b += xb
+    if len(per_target) == 1:
+        return per_target, next(iter(per_target.values()))
     pooled = pooled_bootstrap(all_a, all_b, seed=seed) if all_a else None
     return per_target, pooled
