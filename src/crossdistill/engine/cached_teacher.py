@@ -101,7 +101,7 @@ def teacher_taps(objective: TrainingObjective) -> list[str]:
     Raises:
         ConfigError: the objective reads no teacher (nothing to cache).
     """
-    taps = objective.teacher_taps() if objective.teacher is not None else []
+    taps = objective.teacher_taps()  # empty without a teacher (the protocol's contract)
     if not taps:
         raise ConfigError(
             "distill.teacher_cache",

@@ -85,7 +85,7 @@ def exclusive_run(train: F) -> F:
                 return train(config, *args, **kwargs)
             except BaseException:
                 if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
-                    (run_dir / LOCK_FILE).unlink()
+                    RunFolder(run_dir).lock.unlink()
                     for folder in created:  # deepest first; stops at one that is not empty
                         try:
                             folder.rmdir()
