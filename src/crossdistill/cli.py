@@ -111,6 +111,18 @@ SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override a config key: key.sub=value (repeat).")
 ]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking",
+        help="Also log to an experiment tracker: mlflow (tracking.backend; the store is "
+        "tracking.uri, default sqlite:///OUTPUT/mlflow.db). Needs crossdistill[mlflow].",
+    ),
+]
+
+
+def _tracking_overrides(tracking: str | None) -> list[str]:
+    return [] if tracking is None else [f"tracking.backend={tracking}"]
 
 
 def _print_summary(summary: dict) -> None:
@@ -136,12 +148,13 @@ def train(
     ] = None,
     set_: SetOption = None,
     resume: ResumeOption = False,
+    tracking: TrackingOption = None,
 ) -> None:
     """Train a teacher or a student without a teacher (plain, SAML or DRDG)."""
     from crossdistill import api
     from crossdistill.config import load_config
 
-    overrides = list(set_ or [])
+    overrides = list(set_ or []) + _tracking_overrides(tracking)
     if method is not None:
         overrides.append(f"train.method={method}")
     cfg = load_config(config, overrides)
@@ -168,12 +181,13 @@ def distill(
     ] = False,
     set_: SetOption = None,
     resume: ResumeOption = False,
+    tracking: TrackingOption = None,
 ) -> None:
     """Train a student distilled from a teacher checkpoint."""
     from crossdistill import api
     from crossdistill.config import load_config
 
-    overrides = list(set_ or [])
+    overrides = list(set_ or []) + _tracking_overrides(tracking)
     if teacher is not None:
         overrides.append(f"distill.teacher={teacher}")
     if teacher_cache:
@@ -398,13 +412,13 @@ DryRunOption = Annotated[
 ]
 
 
-def _grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run) -> dict:
+def _grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run, tracking) -> dict:
     """The keyword arguments that ``reproduce`` and ``compare`` share."""
     return {
         "jobs": jobs,
         "launcher": launcher,
         "launcher_options": {"address": address, "cpus_per_run": cpus_per_run},
-        "overrides": list(set_ or []),
+        "overrides": list(set_ or []) + _tracking_overrides(tracking),
         "max_runs": max_runs,
         "dry_run": dry_run,
         "echo": _echo,
@@ -440,6 +454,7 @@ def reproduce(
     set_: SetOption = None,
     max_runs: MaxRunsOption = None,
     dry_run: DryRunOption = False,
+    tracking: TrackingOption = None,
 ) -> None:
     """The paper's tables as resumable grids of runs, reported beside the paper's numbers."""
     from crossdistill.reproduce import reproduce as run_reproduce
@@ -455,7 +470,7 @@ def reproduce(
         teachers=_split_names(teachers),
         seeds=seeds,
         out=out,
-        **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run),
+        **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run, tracking),
     )
 
 
@@ -503,6 +518,7 @@ def compare(
     set_: SetOption = None,
     max_runs: MaxRunsOption = None,
     dry_run: DryRunOption = False,
+    tracking: TrackingOption = None,
 ) -> None:
     """Paired seeds, controls and 95 % CIs: does a method beat w/o, and is it the teacher?"""
     from crossdistill.compare import compare as run_compare
@@ -522,7 +538,7 @@ def compare(
         metrics=("val", "test") if metric == "both" else (metric,),
         versus=split_methods(versus) if versus else (),
         command="crossdistill " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run),
+        **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run, tracking),
     )
 
 

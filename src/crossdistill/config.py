@@ -17,6 +17,7 @@ Unknown or mistyped keys fail with the key's dotted path (:class:`ConfigError`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -110,6 +111,33 @@ class EvalConfig(_Strict):
     split: Literal["val", "test"] = "test"
 
 
+def _tracking_uri(value: Any) -> Any:
+    """A URI with a scheme (``sqlite:///PATH``, ``http(s)://HOST:PORT``, ``postgresql://...``)
+    or ``databricks``; one clear message otherwise."""
+    if value is None or (
+        isinstance(value, str)
+        and (value == "databricks" or re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S+", value))
+    ):
+        return value
+    raise PydanticCustomError(
+        "tracking_uri",
+        "expected a URI such as sqlite:///runs/mlflow.db or http://host:5000, got {value}",
+        {"value": repr(value)},
+    )
+
+
+class TrackingConfig(_Strict):
+    """Where the run is also reported (docs/design.md §7, "Tracking"); its own folder is
+    written either way. Not part of what a run *is*: grids ignore it when they compare
+    configurations (``reproduce.runs.config_digest``)."""
+
+    backend: Literal["none", "mlflow"] = "none"
+    uri: Annotated[str | None, BeforeValidator(_tracking_uri)] = None  # None: OUTPUT/mlflow.db
+    experiment: str | None = Field(None, min_length=1)  # None: "crossdistill"
+    run_name: str | None = Field(None, min_length=1)  # None: the run's name
+    tags: dict[str, str | int | float | bool] = Field(default_factory=dict)  # over the run's own
+
+
 class RunConfig(_Strict):
     name: str = "run"
     seed: int = 0
@@ -123,6 +151,7 @@ class RunConfig(_Strict):
     train: TrainConfig = TrainConfig()
     distill: DistillConfig = DistillConfig()
     eval: EvalConfig = EvalConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
 
 def protocol_sites(

@@ -4,7 +4,8 @@
 its control) and the training objective, writing nothing; :meth:`Run.execute` writes the run
 folder (:class:`~crossdistill.engine.run_folder.RunFolder`): the configuration, the
 teacher-output cache, the training (``engine.fit``), the evaluation of the best checkpoint,
-the summary and the figures. ``api.train`` is ``build_run(config).execute()`` under the run
+the summary and the figures, and reports them to the run's tracker (``tracking``; on rank 0,
+nothing by default). ``api.train`` is ``build_run(config).execute()`` under the run
 lock; benchmarks that time a run's pieces build them the same way.
 """
 
@@ -33,12 +34,14 @@ from crossdistill.engine.optim import make_optimizer, make_scheduler
 from crossdistill.engine.precision import Precision, resolve_channels_last, resolve_precision
 from crossdistill.engine.run_folder import RunFolder, write_json
 from crossdistill.engine.sharding import check_shardable
+from crossdistill.engine.tracking import NULL_TRACKER, Tracker
 from crossdistill.errors import ConfigError, CrossDistillError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.methods import create_objective, method_names
 from crossdistill.models import create_model
 from crossdistill.run_summary import RunSummary, summarise, teacher_reliability
+from crossdistill.tracking import final_metrics, open_tracker, require_backend
 
 
 def resolve_device(name: str) -> str:
@@ -99,6 +102,7 @@ class Run:
     teacher: nn.Module | None = None
     teacher_meta: dict[str, Any] | None = None
     control: dict[str, Any] | None = None
+    tracker: Tracker = NULL_TRACKER
     started: float = field(default_factory=time.perf_counter)
 
     def open_teacher_cache(self, progress: bool = True) -> dict[str, Any] | None:
@@ -152,7 +156,20 @@ class Run:
 
     def execute(self, resume: bool = False, progress: bool = True) -> RunSummary:
         """Train, evaluate the best checkpoint on the evaluation sites, write the summary and
-        figures; returns the summary (under torchrun every rank gets rank 0's)."""
+        figures; returns the summary (under torchrun every rank gets rank 0's). The tracker
+        hears of it all and is ended ``FINISHED``, or ``FAILED`` / ``KILLED`` on an error."""
+        try:
+            summary = self._execute(resume, progress)
+        except KeyboardInterrupt:
+            self.tracker.end("KILLED")
+            raise
+        except BaseException:
+            self.tracker.end("FAILED")
+            raise
+        self.tracker.end("FINISHED")
+        return summary
+
+    def _execute(self, resume: bool, progress: bool) -> RunSummary:
         config, folder = self.config, self.folder
         if distributed.is_main():  # under torchrun only rank 0 writes
             folder.path.mkdir(parents=True, exist_ok=True)
@@ -175,6 +192,7 @@ class Run:
             meta,
             self.validation_dice if has_val else None,
             resume,
+            self.tracker,
         )
         if not distributed.is_main():  # rank 0 evaluates and reports alone; the others wait
             return distributed.share_from_main(None)
@@ -204,6 +222,10 @@ class Run:
             config.data.channels,
             folder.overlay,
         )
+        self.tracker.log_final(
+            final_metrics(summary, evaluation),
+            [folder.curves, folder.overlay, folder.evaluation, folder.summary, folder.config],
+        )
         return distributed.share_from_main(summary)
 
 
@@ -223,6 +245,7 @@ def build_run(config: RunConfig) -> Run:
             "use `crossdistill train --method` (train.method)",
         )
     terms = kd_terms(config)
+    require_backend(config.tracking.backend)  # a missing package fails before any work
     if config.data.cache is None:
         raise ConfigError("data.cache", "give the cache folder written by `crossdistill prepare`")
     cache = Cache(config.data.cache)
@@ -276,6 +299,7 @@ def build_run(config: RunConfig) -> Run:
         teacher=teacher,
         teacher_meta=teacher_meta,
         control=control,
+        tracker=open_tracker(config, terms) if distributed.is_main() else NULL_TRACKER,
         started=started,
     )
 

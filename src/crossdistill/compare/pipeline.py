@@ -7,7 +7,9 @@ serves every distilled arm); the finished runs' summaries become paired differen
 confidence intervals (:mod:`.results`, :mod:`.stats`), written by :mod:`.report`.
 Everything goes into ``OUT``: ``OUT/runs/<site>/seed<N>/<run>``, ``OUT/compare.plan.json``
 (what was asked, the configuration digest of every run, each invocation's date and wall time)
-and ``OUT/compare.*``.
+and ``OUT/compare.*``. With ``--tracking mlflow`` the runs trained are also logged to the
+experiment ``<OUT name>`` (default store ``OUT/mlflow.db``), tagged ``table`` (``compare``),
+``target``, ``method`` (the arm), ``seed``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from crossdistill.reproduce.record import RUNS
 from crossdistill.reproduce.runner import (
     check_grid_call,
     describe,
+    grid_tracking,
     launch,
     load_summaries,
     plan_runs,
@@ -137,8 +140,16 @@ def compare(
     )
     runs = compare_runs(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
+    tracking = grid_tracking(
+        grid_preset, overrides, out, out.name, {"table": "compare"}, not dry_run
+    )
     planned = plan_runs(
-        ordered_runs(runs.values()), base, out / RUNS, grid_preset.scales, list(overrides)
+        ordered_runs(runs.values()),
+        base,
+        out / RUNS,
+        grid_preset.scales,
+        list(overrides),
+        tracking,
     )
     if dry_run:
         echo(describe(planned))

@@ -15,7 +15,12 @@ the teacher.
 Several processes (``torchrun``, :mod:`crossdistill.engine.distributed`): each rank loads its
 share of every global batch of ``FitOptions.batch_size`` items, the shares are gathered, and
 the objective runs through :func:`~crossdistill.engine.sharding.shard_objective` (networks on
-the rank's rows, DDP); only rank 0 validates and writes, and all ranks resume from its files.
+the rank's rows, DDP); only rank 0 validates, writes and reports to the tracker, and all ranks
+resume from its files.
+
+Tracking (:mod:`crossdistill.engine.tracking`): the loop calls ``tracker.start`` once its
+checks have passed and the state is restored, and ``tracker.log_epoch`` with every line of
+``metrics.jsonl``; the run (:mod:`crossdistill.run`) logs the rest and ends it.
 
 Run folder (:class:`~crossdistill.engine.run_folder.RunFolder`): ``metrics.jsonl`` gets one
 JSON object per epoch, ``checkpoints/last.safetensors`` the full state every epoch and
@@ -54,6 +59,7 @@ from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.precision import Precision
 from crossdistill.engine.run_folder import RunFolder
 from crossdistill.engine.sharding import shard_objective
+from crossdistill.engine.tracking import NULL_TRACKER, Tracker
 from crossdistill.errors import CrossDistillError
 from crossdistill.faults import fault_point
 from crossdistill.progress import progress_bar
@@ -104,6 +110,7 @@ def fit(
     meta: dict[str, Any],
     validate: Callable[[nn.Module], float] | None = None,
     resume: bool = False,
+    tracker: Tracker = NULL_TRACKER,
 ) -> FitResult:
     """Train ``objective.student`` (and ``objective.auxiliary``) on ``dataset``.
 
@@ -111,6 +118,7 @@ def fit(
         meta: JSON fields stored in every checkpoint (model spec, config, ...).
         validate: returns the validation Dice of the student; the best epoch is kept.
         resume: continue from ``RUN/checkpoints/last.safetensors`` if it exists.
+        tracker: told of the start and of every epoch's metrics (on rank 0 only).
 
     Raises:
         CrossDistillError: the run folder already holds a run and ``resume`` is false, or
@@ -135,6 +143,8 @@ def fit(
     amp.prepare(objective)
     amp.load_state_dict(state.pop("scaler", None))
     step = shard_objective(objective, options.device)  # DDP under torchrun, else objective
+    if main:
+        tracker.start(state["epoch"])
     start_time = time.perf_counter()
     end_terms: dict[str, float] = {}
     bad_total = 0
@@ -169,6 +179,7 @@ def fit(
             if main:
                 with open(folder.metrics, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
+                tracker.log_epoch(record)
             if amp.scaler is not None:
                 state["scaler"] = amp.state_dict()
             _save(last, objective, optimizer, scheduler, meta, state)

@@ -10,6 +10,7 @@ the layout is spelled here only::
       evaluation.json        per-site, per-case metrics of the best checkpoint
       summary.json           the run's summary (written last: its presence means "finished")
       curves.png, overlay.png
+      tracking.json          where the run is tracked (with ``tracking.backend`` set)
       .lock                  held while a process writes the folder
 """
 
@@ -69,6 +70,11 @@ class RunFolder:
     @property
     def overlay(self) -> Path:
         return self.path / "overlay.png"
+
+    @property
+    def tracking(self) -> Path:
+        """The tracker's note of its run (URI, run id), so that a resumed run goes on in it."""
+        return self.path / "tracking.json"
 
     @property
     def lock(self) -> Path:

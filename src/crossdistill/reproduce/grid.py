@@ -58,6 +58,18 @@ class RunSpec:
         return f"{self.model}-{self.method if self.method != 'supervised' else 'wo'}"
 
     @property
+    def label(self) -> str:
+        """What the run is, named as a comparison's arms are: ``teacher``, ``w/o``, a training
+        method (``saml``), or a preset with its term options and control
+        (``ours[aam.stride=8]@untrained``)."""
+        if self.role == "teacher":
+            return "teacher"
+        if self.teacher is not None:
+            text = self.preset + (f"[{','.join(self.terms)}]" if self.terms else "")
+            return text + (f"@{self.control}" if self.control else "")
+        return "w/o" if self.method == "supervised" else self.method
+
+    @property
     def id(self) -> str:
         """Stable id and folder (relative to the grid's ``runs``): ``SITE/seedN/LEAF``."""
         return f"{self.site}/seed{self.seed}/{self.leaf}"

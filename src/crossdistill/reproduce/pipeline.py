@@ -5,7 +5,9 @@ Table 1 is measured directly. Tables 2–4: the data (a cache, a release folder,
 synthetic sites of the demo preset) → the grid of runs (:mod:`.grid`) → each run's state
 (:mod:`.runner`: finished runs are reused, interrupted ones resume) → the launcher trains
 what is left, teachers before their students → the table and figures (:mod:`.report`).
-Everything goes into ``OUT``: ``OUT/runs/<site>/seed<N>/<run>`` and ``OUT/<table>.*``.
+Everything goes into ``OUT``: ``OUT/runs/<site>/seed<N>/<run>`` and ``OUT/<table>.*``. With
+``--tracking mlflow`` the runs trained are also logged to the experiment ``<OUT name>/<table>``
+(default store ``OUT/mlflow.db``), tagged ``table``, ``target``, ``method``, ``seed``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from crossdistill.models.registry import STUDENTS, canonical_name
 from crossdistill.reproduce.data import grid_cache
 from crossdistill.reproduce.grid import GridOptions, build_grid, check_options
 from crossdistill.reproduce.presets import get_preset
-from crossdistill.reproduce.record import RUNS, add_invocation
+from crossdistill.reproduce.record import RUNS, add_invocation, table_stem
 from crossdistill.reproduce.report import write_table
 from crossdistill.reproduce.runner import (
     check_grid_call,
     describe,
+    grid_tracking,
     launch,
     plan_runs,
     report_outcome,
@@ -113,7 +116,11 @@ def reproduce(
     options = GridOptions(**{**asdict(options), "sites": grid_sites(sites, cache)})
     grid = build_grid(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
-    planned = plan_runs(grid.runs, base, out / RUNS, grid_preset.scales, list(overrides))
+    stem = table_stem(table, protocol, method)
+    tracking = grid_tracking(
+        grid_preset, overrides, out, f"{out.name}/{stem}", {"table": stem}, not dry_run
+    )
+    planned = plan_runs(grid.runs, base, out / RUNS, grid_preset.scales, list(overrides), tracking)
     if dry_run:
         echo(describe(planned))
         return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}

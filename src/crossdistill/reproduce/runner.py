@@ -6,6 +6,8 @@ teachers and the students without teacher train side by side and each distilled 
 starts as soon as its teacher is done. A finished run is never trained again; a run whose
 teacher is trained again in this grid is itself trained again (its teacher changed). A failed
 run does not stop the grid: the runs that depend on it are left out, and all are reported.
+With ``tracking.backend`` set (``--tracking mlflow``), the runs a grid trains are logged into
+one experiment of the grid (:func:`grid_tracking`), each tagged with what the grid knows of it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from crossdistill.reproduce.launchers import Job, Launcher, check_launcher, make
 from crossdistill.reproduce.presets import GridPreset, Scale
 from crossdistill.reproduce.record import check_preset
 from crossdistill.reproduce.runs import DONE, RESTART, RESUME, run_state, spec_config
+from crossdistill.tracking import local_store, prepare_experiment, require_backend
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,14 @@ def plan_runs(
     runs_dir: Path,
     scales: dict[str, Scale],
     overrides: list[str] | tuple[str, ...] = (),
+    tracking: dict[str, Any] | None = None,
 ) -> list[PlannedRun]:
-    """Each run's configuration and state, in the order of ``runs`` (teachers first)."""
+    """Each run's configuration and state, in the order of ``runs`` (teachers first);
+    ``tracking``: the grid's tracking section (:func:`grid_tracking`)."""
     planned: list[PlannedRun] = []
     states: dict[str, str] = {}
     for spec in runs:
-        cfg = spec_config(spec, base, runs_dir, scales, overrides)
+        cfg = spec_config(spec, base, runs_dir, scales, overrides, tracking)
         state, why = run_state(cfg)
         if state in (DONE, RESUME) and any(states[d] != DONE for d in spec.depends):
             state, why = RESTART, "its teacher is trained again"
@@ -135,13 +140,39 @@ def check_grid_call(
     launcher_options: Mapping[str, Any] | None,
     out: Path,
 ) -> dict[str, Any]:
-    """Fail before any work on a bad ``--set``, launcher option or a grid folder of another
-    preset; returns the launcher options that were given (``None`` values dropped)."""
-    load_config(preset.config, list(overrides))
+    """Fail before any work on a bad ``--set``, launcher option, a tracker whose package is
+    missing or a grid folder of another preset; returns the launcher options that were given
+    (``None`` values dropped)."""
+    require_backend(load_config(preset.config, list(overrides)).tracking.backend)
     given = {k: v for k, v in (launcher_options or {}).items() if v is not None}
     check_launcher(launcher, jobs, **given)
     check_preset(out, preset.name)
     return given
+
+
+def grid_tracking(
+    preset: GridPreset,
+    overrides: Sequence[str],
+    out: Path,
+    experiment: str,
+    tags: Mapping[str, str],
+    prepare: bool = True,
+) -> dict[str, Any] | None:
+    """The tracking section of every run of a grid writing into ``out``, or ``None`` when
+    the overrides leave tracking off: the store ``tracking.uri`` (default
+    ``sqlite:///OUT/mlflow.db``), the experiment ``tracking.experiment`` (default
+    ``experiment``, one per grid), tags ``grid`` (``out``) and ``tags`` under those given.
+    ``prepare``: create the experiment now, once for all runs; if that fails (one warning
+    line), the grid's runs are not tracked."""
+    section = load_config(preset.config, list(overrides)).tracking
+    if section.backend == "none":
+        return None
+    uri = section.uri or local_store(out)
+    name = section.experiment or experiment
+    if prepare and not prepare_experiment(uri, name):
+        return {"backend": "none"}
+    merged = {"grid": str(out), **tags, **section.tags}
+    return {"backend": section.backend, "uri": uri, "experiment": name, "tags": merged}
 
 
 def launch(

@@ -5,7 +5,9 @@ configuration asked for (compared after validation, so a key added to the schema
 its default does not count as a change). A folder with the same configuration and a
 ``checkpoints/last.safetensors`` but no summary was interrupted: it *resumes* from that
 checkpoint (to the same weights on the CPU as an uninterrupted run). Anything else in the
-folder is removed and the run starts again.
+folder is removed and the run starts again. The ``tracking`` section says where a run is
+reported, not what it is: it takes no part in the comparison, so turning tracking on retrains
+nothing (and a run reused as finished is not logged again).
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ def run_config(
     control: str | None = None,
     terms: tuple[str, ...] = (),
     overrides: list[str] | tuple[str, ...] = (),
+    tracking: dict[str, Any] | None = None,
     **fields: Any,
 ) -> RunConfig:
     """``base`` with one run's fields; ``fields`` (``target``, ``seed``) set top-level keys,
     ``terms`` (``"aam.stride=8"``) set ``distill.terms`` and ``overrides`` (``key.sub=value``)
-    are applied last."""
+    are applied last, but for ``tracking``, the grid's section (made from the overrides,
+    :func:`spec_tracking`), which replaces the run's."""
     raw = base.model_dump()
     raw.update(fields)
     raw.update({"name": name, "output": output, "role": role, "protocol": protocol})
@@ -69,6 +73,8 @@ def run_config(
         raw = apply_overrides(
             json.loads(RunConfig.model_validate(raw).model_dump_json()), list(overrides)
         )
+    if tracking is not None:
+        raw["tracking"] = tracking
     return RunConfig.model_validate(raw)
 
 
@@ -91,10 +97,12 @@ def spec_config(
     runs_dir: Path,
     scales: dict[str, Scale],
     overrides: list[str] | tuple[str, ...] = (),
+    tracking: dict[str, Any] | None = None,
 ) -> RunConfig:
     """The configuration of a grid run: folder ``runs_dir/<spec.id>``, its teacher's folder
     ``runs_dir/<teacher id>``. A student without a teacher trains on the sites other than its
-    target under either protocol; its configuration says ``cross-site``."""
+    target under either protocol; its configuration says ``cross-site``. ``tracking``: the
+    grid's tracking section (:func:`spec_tracking` adds the run's name and tags)."""
     folder = runs_dir / spec.id
     return run_config(
         base,
@@ -110,9 +118,21 @@ def spec_config(
         control=spec.control,
         terms=spec.terms,
         overrides=overrides,
+        tracking=spec_tracking(spec, tracking) if tracking is not None else None,
         target=spec.site,
         seed=spec.seed,
     )
+
+
+def spec_tracking(spec: RunSpec, grid: dict[str, Any]) -> dict[str, Any]:
+    """The tracking section of a grid run: the grid's (``backend``, ``uri``, ``experiment``,
+    ``tags``) with the run's id as its name and tagged with what the grid knows of it:
+    ``target``, ``seed``, ``method`` (:attr:`RunSpec.label`), ``run``; tags the grid was
+    given win."""
+    if grid.get("backend", "none") == "none":
+        return grid
+    tags = {"target": spec.site, "seed": spec.seed, "method": spec.label, "run": spec.id}
+    return {**grid, "run_name": spec.id, "tags": {**tags, **grid.get("tags", {})}}
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -131,8 +151,9 @@ def stored_config(folder: Path) -> RunConfig | None:
 
 
 def config_digest(cfg: RunConfig) -> str:
-    """SHA-256 of the configuration's canonical JSON (validated, keys sorted)."""
-    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    """SHA-256 of the configuration's canonical JSON (validated, keys sorted), its
+    ``tracking`` section left out (module docstring)."""
+    text = json.dumps(cfg.model_dump(mode="json", exclude={"tracking"}), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
