@@ -296,12 +296,66 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (.onnx or .pt).")],
     format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default 17).")] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="int8: a statically quantised ONNX graph (needs --calibration)."),
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Prepared cache whose slices calibrate the int8 graph.")
+    ] = None,
+    calibration_sites: Annotated[
+        list[str] | None,
+        typer.Option(help="Calibration sites (default: the network's training sites)."),
+    ] = None,
+    calibration_slices: Annotated[
+        int, typer.Option(help="Training slices drawn for calibration.")
+    ] = 64,
+    max_drop: Annotated[
+        float, typer.Option(help="Largest Dice loss of int8 against float32 on validation cases.")
+    ] = 0.005,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the int8 graph even if it loses more Dice.")
+    ] = False,
+    reduce_range: Annotated[
+        bool, typer.Option(help="7-bit weights: no int16 saturation on CPUs without VNNI.")
+    ] = True,
 ) -> None:
-    """Export a trained network to ONNX or TorchScript, with its preprocessing metadata."""
+    """Export a trained network to ONNX or TorchScript, with its preprocessing metadata;
+    ``--quantize int8`` writes a calibrated int8 ONNX graph after checking its Dice."""
     from crossdistill.deploy.export import export_model
 
-    path = export_model(checkpoint, out, format_.lower(), opset)
-    _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if quantize is None:
+        if calibration is not None or force:
+            raise CrossDistillError("--calibration and --force apply to --quantize int8 only")
+        path = export_model(checkpoint, out, format_.lower(), opset)
+        _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        return
+    from crossdistill.deploy.quantize import QUANTIZATIONS, export_int8
+
+    if quantize.lower() not in QUANTIZATIONS:
+        raise CrossDistillError(
+            f"unknown --quantize '{quantize}' (known: {', '.join(QUANTIZATIONS)})"
+        )
+    if format_.lower() != "onnx" or opset is not None:
+        raise CrossDistillError("--quantize int8 writes ONNX (opset 17) only")
+    if calibration is None:
+        raise CrossDistillError("--quantize int8 needs --calibration CACHE (a prepared cache)")
+    result = export_int8(
+        checkpoint,
+        out,
+        calibration,
+        sites=_split_names(calibration_sites),
+        slices=calibration_slices,
+        max_drop=max_drop,
+        force=force,
+        reduce_range=reduce_range,
+    )
+    if result.forced:
+        typer.echo(
+            f"crossdistill: warning: written with --force; {result.check.sentence()}", err=True
+        )
+    _echo(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, int8)")
+    _echo(result.check.sentence())
 
 
 @app.command()
@@ -321,6 +375,9 @@ def benchmark(
     width: Annotated[float, typer.Option(help="Channel multiplier (1 = the paper's).")] = 1.0,
     training: Annotated[
         bool, typer.Option(help="Also time a distillation step against a student step.")
+    ] = True,
+    low_precision: Annotated[
+        bool, typer.Option(help="Also time the students as int8 ONNX and in PyTorch bf16.")
     ] = True,
     threads: Annotated[
         int | None, typer.Option(help="CPU threads of PyTorch and ONNX Runtime (default torch's).")
@@ -344,6 +401,7 @@ def benchmark(
         student=student,
         width=width,
         training=training,
+        low_precision=low_precision,
     )
     if threads is not None:
         options.threads = threads
@@ -352,7 +410,7 @@ def benchmark(
         _echo(json.dumps(result))
         return
     console = Console()
-    Console(width=max(console.width, 132)).print(rich_table(result))  # no folding when piped
+    Console(width=max(console.width, 200)).print(rich_table(result))  # no folding when piped
     for line in summary_lines(result):
         _echo(line)
 

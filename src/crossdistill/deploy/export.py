@@ -16,6 +16,7 @@ which is silenced here.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -79,14 +80,15 @@ def write_onnx(
     """Export ``module`` (image → logits) to ONNX at ``out`` with ``meta`` in metadata_props."""
     import onnx
 
-    out, tmp = _atomic_target(out, ".onnx")
-    try:
+    _atomic_target(out, ".onnx")
+    with tempfile.TemporaryDirectory(prefix="crossdistill-onnx-") as tmp:
+        traced = Path(tmp) / "traced.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # legacy-exporter deprecation, Slice folding notes
             torch.onnx.export(
                 module.eval(),
                 (example_input(meta),),
-                str(tmp),
+                str(traced),
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
@@ -94,12 +96,25 @@ def write_onnx(
                 do_constant_folding=True,
                 dynamo=False,
             )
-        graph = onnx.load(str(tmp))
-        optimise_for_onnxruntime(graph)
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, meta.to_json()
-        graph.producer_name = "crossdistill"
-        onnx.checker.check_model(graph, full_check=True)
+        graph = onnx.load(str(traced))
+    optimise_for_onnxruntime(graph)
+    return save_onnx_graph(graph, meta, out)
+
+
+def save_onnx_graph(graph, meta: DeploymentMetadata, out: str | Path) -> Path:
+    """Check the ONNX ``graph`` (an ``onnx.ModelProto``) and write it to ``out`` atomically,
+    with ``meta`` as its crossdistill metadata (replacing any it had)."""
+    import onnx
+
+    out, tmp = _atomic_target(out, ".onnx")
+    kept = [entry for entry in graph.metadata_props if entry.key != METADATA_KEY]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, meta.to_json()
+    graph.producer_name = "crossdistill"
+    onnx.checker.check_model(graph, full_check=True)
+    try:
         onnx.save(graph, str(tmp))
         os.replace(tmp, out)
     finally:
