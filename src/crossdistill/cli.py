@@ -66,7 +66,13 @@ def synth(
 
 @app.command()
 def prepare(
-    data_dir: Annotated[Path, typer.Argument(help="Folder of site folders (release layout).")],
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder of site folders (release layout), an nnU-Net raw or Decathlon "
+            "dataset, or a folder of such datasets (one per site)."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Cache folder to write.")],
     size: Annotated[int, typer.Option(help="In-plane size of the cached slices.")] = 384,
     skip_invalid: Annotated[
@@ -79,8 +85,25 @@ def prepare(
     test_fraction: Annotated[
         float, typer.Option(help="Fraction of each site's cases for testing.")
     ] = 0.2,
+    layout: Annotated[
+        str | None,
+        typer.Option(help="release, nnunet or decathlon (default: detected)."),
+    ] = None,
+    sites_from: Annotated[
+        Path | None,
+        typer.Option(help="CSV of case,site rows: the site of each case of a dataset."),
+    ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(help="Name or index of the T2 channel in dataset.json (default: T2)."),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Prostate label values, e.g. 1,2 (default: every label > 0)."),
+    ] = None,
 ) -> None:
-    """Validate a multi-site folder and write the memory-mapped cache."""
+    """Validate a multi-site folder or nnU-Net/Decathlon datasets; write the memory-mapped cache."""
+    from crossdistill.data.cases import parse_labels
     from crossdistill.data.prepare import prepare as run_prepare
 
     result = run_prepare(
@@ -91,11 +114,17 @@ def prepare(
         seed=seed,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
+        layout=layout,
+        sites_from=sites_from,
+        channel=channel,
+        labels=None if labels is None else parse_labels(labels),
     )
     _report_prepare(result)
 
 
 def _report_prepare(result) -> None:
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     for path, reason in result.skipped:
         typer.echo(f"skipped {path}: {reason}", err=True)
     verb = "reused" if result.reused else "wrote"
