@@ -30,7 +30,12 @@ from crossdistill.engine.fit import FitOptions, FitResult, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.optim import make_optimizer, make_scheduler
-from crossdistill.engine.precision import Precision, resolve_channels_last, resolve_precision
+from crossdistill.engine.precision import (
+    Precision,
+    resolve_channels_last,
+    resolve_compile,
+    resolve_precision,
+)
 from crossdistill.engine.run_folder import RunFolder, write_json
 from crossdistill.engine.sharding import check_shardable
 from crossdistill.errors import ConfigError, CrossDistillError
@@ -38,6 +43,7 @@ from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.methods import create_objective, method_names
 from crossdistill.models import create_model
+from crossdistill.models.registry import canonical_name
 from crossdistill.run_summary import RunSummary, summarise, teacher_reliability
 
 
@@ -140,7 +146,7 @@ class Run:
             progress=progress,
             precision=self.precision,
             channels_last=self.channels_last,
-            compile=train.compile,
+            compile=resolve_compile(train.compile),
         )
 
     def validation_dice(self, model: nn.Module) -> float:
@@ -229,7 +235,7 @@ def build_run(config: RunConfig) -> Run:
     train_sites, eval_sites = run_sites(config, cache)
     device = distributed.init_from_env(resolve_device(config.device))  # torchrun: rank's GPU
     global_batch.local_batch_size(config.train.batch_size)  # it splits evenly over the ranks
-    precision = resolve_precision(config.train.precision, device)
+    precision = resolve_precision(config.train.precision, device, canonical_name(config.model.name))
     channels_last = resolve_channels_last(config.train.channels_last, device)
     spec = {
         "name": config.model.name,
