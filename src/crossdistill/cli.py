@@ -180,7 +180,9 @@ def train(
 @app.command()
 def distill(
     config: ConfigOption = None,
-    teacher: Annotated[Path | None, typer.Option(help="Teacher run folder or checkpoint.")] = None,
+    teacher: Annotated[
+        Path | None, typer.Option(help="Teacher run folder, checkpoint or exported .onnx file.")
+    ] = None,
     method: Annotated[
         str | None,
         typer.Option(
@@ -325,6 +327,10 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (.onnx or .pt).")],
     format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default 17).")] = None,
+    features: Annotated[
+        list[str] | None,
+        typer.Option(help="Also output these feature taps (e.g. high): a teacher file for KMM."),
+    ] = None,
     quantize: Annotated[
         str | None,
         typer.Option(help="int8: a statically quantised ONNX graph (needs --calibration)."),
@@ -356,7 +362,7 @@ def export(
     if quantize is None:
         if calibration is not None or force:
             raise CrossDistillError("--calibration and --force apply to --quantize int8 only")
-        path = export_model(checkpoint, out, format_.lower(), opset)
+        path = export_model(checkpoint, out, format_.lower(), opset, _split_names(features))
         _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
         return
     from crossdistill.deploy.quantize import QUANTIZATIONS, export_int8
@@ -365,8 +371,8 @@ def export(
         raise CrossDistillError(
             f"unknown --quantize '{quantize}' (known: {', '.join(QUANTIZATIONS)})"
         )
-    if format_.lower() != "onnx" or opset is not None:
-        raise CrossDistillError("--quantize int8 writes ONNX (opset 17) only")
+    if format_.lower() != "onnx" or opset is not None or features:
+        raise CrossDistillError("--quantize int8 writes ONNX (opset 17) with the logits only")
     if calibration is None:
         raise CrossDistillError("--quantize int8 needs --calibration CACHE (a prepared cache)")
     result = export_int8(

@@ -17,6 +17,11 @@ input: slices ``z−1, z, z+1`` (edge slices repeated), see
 graph's weights and activations: ``float32``, or ``int8`` for a statically quantised ONNX
 graph (:mod:`crossdistill.deploy.quantize`; its input and output stay float32, and ``extra``
 records the calibration and the measured Dice drop). Metadata without the key is float32.
+
+``features`` (present only when exported with ``--features``) maps a tap of the network
+(:mod:`crossdistill.models.taps`, e.g. ``high``) to its channel count; the graph then has one
+more output per tap, ``feature_<tap>`` ``(N, channels, h, w)``, after ``logits``. A teacher
+shared as such a file serves every distillation term that reads only those taps.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ NORMALISATION = f"clip-p{CLIP_PERCENTILES[0]:g}-p{CLIP_PERCENTILES[1]:g}-zscore-
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 PRECISIONS = ("float32", "int8")
+FEATURE_OUTPUT_PREFIX = "feature_"
+
+
+def feature_output_name(tap: str) -> str:
+    """The ONNX output name of the exported feature ``tap``."""
+    return f"{FEATURE_OUTPUT_PREFIX}{tap}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class DeploymentMetadata:
     normalisation: str = NORMALISATION
     extra: dict[str, Any] = field(default_factory=dict)
     precision: str = "float32"
+    features: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_checkpoint_meta(cls, meta: dict[str, Any]) -> DeploymentMetadata:
@@ -81,6 +93,8 @@ class DeploymentMetadata:
             "output": OUTPUT_NAME,
             "precision": self.precision,
         }
+        if self.features:
+            payload["features"] = self.features
         if self.extra:
             payload["extra"] = self.extra
         return json.dumps(payload, sort_keys=True)
@@ -103,6 +117,7 @@ class DeploymentMetadata:
                 normalisation=str(pre["normalisation"]),
                 extra=dict(payload.get("extra", {})),
                 precision=str(payload.get("precision", "float32")),
+                features={str(k): int(v) for k, v in dict(payload.get("features", {})).items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise CrossDistillError(f"{source}: bad crossdistill metadata ({err})") from None

@@ -185,6 +185,9 @@ class Precision:
 
 
 def _networks(objective: TrainingObjective) -> Iterator[nn.Module]:
+    """The student, and the teacher when it is a PyTorch network (an ONNX teacher has no
+    parameters and runs in ONNX Runtime: nothing to compile)."""
     yield objective.student
-    if objective.teacher is not None:
-        yield objective.teacher
+    teacher = objective.teacher
+    if teacher is not None and next(teacher.parameters(), None) is not None:
+        yield teacher
