@@ -212,7 +212,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/crossdistill-gpu-check"))
     parser.add_argument("--quick", action="store_true", help="CPU dry run at a tiny size")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per figure")
-    parser.add_argument("--compile", action="store_true", help="add torch.compile figures")
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="reduce-overhead",
+        default=None,
+        help="add torch.compile figures in this mode (default reduce-overhead: CUDA graphs)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     device = "cpu" if args.quick else "cuda"
@@ -253,7 +259,8 @@ def main() -> None:
         with torch.device("meta"):
             flops[role] = count_flops(create_model(net, 1, 2, width), args.size, convention="exact")
     report["gflops_forward_per_slice"] = {r: round(f / 1e9, 3) for r, f in flops.items()}
-    timed = configs + ([(amp, True, True)] if args.compile else [])
+    compiled = [("fp32", False, args.compile), (amp, True, args.compile)] if args.compile else []
+    timed = [(p, cl, None) for p, cl, _ in configs] + compiled
     for role, (net, width) in nets.items():
         report["train"][role] = []
         for precision, channels_last, compile_ in timed:
@@ -308,7 +315,7 @@ def print_table(report: dict) -> None:
         return (
             r["precision"]
             + (" CL" if r["channels_last"] else "")
-            + (" compiled" if r["compile"] else "")
+            + (f" compiled {r['compile']}" if r["compile"] else "")
         )
 
     for role, rows in report["train"].items():

@@ -66,7 +66,13 @@ def synth(
 
 @app.command()
 def prepare(
-    data_dir: Annotated[Path, typer.Argument(help="Folder of site folders (release layout).")],
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder of site folders (release layout), an nnU-Net raw or Decathlon "
+            "dataset, or a folder of such datasets (one per site)."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Cache folder to write.")],
     size: Annotated[int, typer.Option(help="In-plane size of the cached slices.")] = 384,
     skip_invalid: Annotated[
@@ -79,8 +85,25 @@ def prepare(
     test_fraction: Annotated[
         float, typer.Option(help="Fraction of each site's cases for testing.")
     ] = 0.2,
+    layout: Annotated[
+        str | None,
+        typer.Option(help="release, nnunet or decathlon (default: detected)."),
+    ] = None,
+    sites_from: Annotated[
+        Path | None,
+        typer.Option(help="CSV of case,site rows: the site of each case of a dataset."),
+    ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(help="Name or index of the T2 channel in dataset.json (default: T2)."),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Prostate label values, e.g. 1,2 (default: every label > 0)."),
+    ] = None,
 ) -> None:
-    """Validate a multi-site folder and write the memory-mapped cache."""
+    """Validate a multi-site folder or nnU-Net/Decathlon datasets; write the memory-mapped cache."""
+    from crossdistill.data.cases import parse_labels
     from crossdistill.data.prepare import prepare as run_prepare
 
     result = run_prepare(
@@ -91,11 +114,17 @@ def prepare(
         seed=seed,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
+        layout=layout,
+        sites_from=sites_from,
+        channel=channel,
+        labels=None if labels is None else parse_labels(labels),
     )
     _report_prepare(result)
 
 
 def _report_prepare(result) -> None:
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     for path, reason in result.skipped:
         typer.echo(f"skipped {path}: {reason}", err=True)
     verb = "reused" if result.reused else "wrote"
@@ -164,7 +193,9 @@ def train(
 @app.command()
 def distill(
     config: ConfigOption = None,
-    teacher: Annotated[Path | None, typer.Option(help="Teacher run folder or checkpoint.")] = None,
+    teacher: Annotated[
+        Path | None, typer.Option(help="Teacher run folder, checkpoint or exported .onnx file.")
+    ] = None,
     method: Annotated[
         str | None,
         typer.Option(
@@ -310,12 +341,70 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (.onnx or .pt).")],
     format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
     opset: Annotated[int | None, typer.Option(help="ONNX opset (default 17).")] = None,
+    features: Annotated[
+        list[str] | None,
+        typer.Option(help="Also output these feature taps (e.g. high): a teacher file for KMM."),
+    ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="int8: a statically quantised ONNX graph (needs --calibration)."),
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Prepared cache whose slices calibrate the int8 graph.")
+    ] = None,
+    calibration_sites: Annotated[
+        list[str] | None,
+        typer.Option(help="Calibration sites (default: the network's training sites)."),
+    ] = None,
+    calibration_slices: Annotated[
+        int, typer.Option(help="Training slices drawn for calibration.")
+    ] = 64,
+    max_drop: Annotated[
+        float, typer.Option(help="Largest Dice loss of int8 against float32 on validation cases.")
+    ] = 0.005,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the int8 graph even if it loses more Dice.")
+    ] = False,
+    reduce_range: Annotated[
+        bool, typer.Option(help="7-bit weights: no int16 saturation on CPUs without VNNI.")
+    ] = True,
 ) -> None:
-    """Export a trained network to ONNX or TorchScript, with its preprocessing metadata."""
+    """Export a trained network to ONNX or TorchScript, with its preprocessing metadata;
+    ``--quantize int8`` writes a calibrated int8 ONNX graph after checking its Dice."""
     from crossdistill.deploy.export import export_model
 
-    path = export_model(checkpoint, out, format_.lower(), opset)
-    _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if quantize is None:
+        if calibration is not None or force:
+            raise CrossDistillError("--calibration and --force apply to --quantize int8 only")
+        path = export_model(checkpoint, out, format_.lower(), opset, _split_names(features))
+        _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        return
+    from crossdistill.deploy.quantize import QUANTIZATIONS, export_int8
+
+    if quantize.lower() not in QUANTIZATIONS:
+        raise CrossDistillError(
+            f"unknown --quantize '{quantize}' (known: {', '.join(QUANTIZATIONS)})"
+        )
+    if format_.lower() != "onnx" or opset is not None or features:
+        raise CrossDistillError("--quantize int8 writes ONNX (opset 17) with the logits only")
+    if calibration is None:
+        raise CrossDistillError("--quantize int8 needs --calibration CACHE (a prepared cache)")
+    result = export_int8(
+        checkpoint,
+        out,
+        calibration,
+        sites=_split_names(calibration_sites),
+        slices=calibration_slices,
+        max_drop=max_drop,
+        force=force,
+        reduce_range=reduce_range,
+    )
+    if result.forced:
+        typer.echo(
+            f"crossdistill: warning: written with --force; {result.check.sentence()}", err=True
+        )
+    _echo(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB, int8)")
+    _echo(result.check.sentence())
 
 
 @app.command()
@@ -335,6 +424,9 @@ def benchmark(
     width: Annotated[float, typer.Option(help="Channel multiplier (1 = the paper's).")] = 1.0,
     training: Annotated[
         bool, typer.Option(help="Also time a distillation step against a student step.")
+    ] = True,
+    low_precision: Annotated[
+        bool, typer.Option(help="Also time the students as int8 ONNX and in PyTorch bf16.")
     ] = True,
     threads: Annotated[
         int | None, typer.Option(help="CPU threads of PyTorch and ONNX Runtime (default torch's).")
@@ -358,6 +450,7 @@ def benchmark(
         student=student,
         width=width,
         training=training,
+        low_precision=low_precision,
     )
     if threads is not None:
         options.threads = threads
@@ -366,7 +459,7 @@ def benchmark(
         _echo(json.dumps(result))
         return
     console = Console()
-    Console(width=max(console.width, 132)).print(rich_table(result))  # no folding when piped
+    Console(width=max(console.width, 200)).print(rich_table(result))  # no folding when piped
     for line in summary_lines(result):
         _echo(line)
 

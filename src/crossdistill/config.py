@@ -32,16 +32,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
-def _bool_or(word: str) -> BeforeValidator:
-    """Accept true, false or ``word`` (one clear message instead of one per union member)."""
+def _bool_or(*words: str) -> BeforeValidator:
+    """Accept true, false or one of ``words`` (one clear message instead of one per union
+    member)."""
 
     def check(value: Any) -> Any:
-        if isinstance(value, bool) or value == word:
+        if isinstance(value, bool) or value in words:
             return value
         raise PydanticCustomError(
             "bool_or",
-            "expected true, false or '{word}', got {value}",
-            {"word": word, "value": repr(value)},
+            "expected true, false or {words}, got {value}",
+            {"words": " or ".join(f"'{w}'" for w in words), "value": repr(value)},
         )
 
     return BeforeValidator(check)
@@ -88,10 +89,15 @@ class TrainConfig(_Strict):
     term_grad_every: int = Field(0, ge=0)  # log each loss term's gradient norm every k steps
     method: str = "supervised"  # supervised, saml or drdg (crossdistill.dg); not with a teacher
     method_options: dict[str, Any] = Field(default_factory=dict)  # the method's own options
-    # auto: bf16 on CUDA (fp16 + grad scaler where bf16 is unsupported), fp32 on CPU
+    # auto: on CUDA the measured fastest per network (fp32 for ENet, else bf16; fp16 + grad
+    # scaler where bf16 is unsupported), fp32 on CPU (engine/precision.py)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     channels_last: Annotated[bool | Literal["auto"], _bool_or("auto")] = "auto"  # auto: CUDA only
-    compile: bool = False  # torch.compile the student and the teacher
+    # torch.compile the student and the teacher: true (= default), reduce-overhead (CUDA graphs)
+    compile: Annotated[
+        bool | Literal["default", "reduce-overhead", "max-autotune"],
+        _bool_or("default", "reduce-overhead", "max-autotune"),
+    ] = False
 
 
 class DistillConfig(_Strict):

@@ -30,16 +30,23 @@ from crossdistill.engine.cached_teacher import check_teacher_cache, use_teacher_
 from crossdistill.engine.fit import FitOptions, FitResult, fit
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.objective import TrainingObjective
+from crossdistill.engine.onnx_teacher import OnnxTeacher, is_onnx_file
 from crossdistill.engine.optim import make_optimizer, make_scheduler
-from crossdistill.engine.precision import Precision, resolve_channels_last, resolve_precision
+from crossdistill.engine.precision import (
+    Precision,
+    resolve_channels_last,
+    resolve_compile,
+    resolve_precision,
+)
 from crossdistill.engine.run_folder import RunFolder, write_json
 from crossdistill.engine.sharding import check_shardable
 from crossdistill.engine.tracking import NULL_TRACKER, Tracker
-from crossdistill.errors import ConfigError, CrossDistillError
+from crossdistill.errors import ConfigError, CrossDistillError, InputError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.methods import create_objective, method_names
 from crossdistill.models import create_model
+from crossdistill.models.registry import canonical_name
 from crossdistill.run_summary import RunSummary, summarise, teacher_reliability
 from crossdistill.tracking import final_metrics, open_tracker, require_backend
 
@@ -144,7 +151,7 @@ class Run:
             progress=progress,
             precision=self.precision,
             channels_last=self.channels_last,
-            compile=train.compile,
+            compile=resolve_compile(train.compile),
         )
 
     def validation_dice(self, model: nn.Module) -> float:
@@ -252,7 +259,7 @@ def build_run(config: RunConfig) -> Run:
     train_sites, eval_sites = run_sites(config, cache)
     device = distributed.init_from_env(resolve_device(config.device))  # torchrun: rank's GPU
     global_batch.local_batch_size(config.train.batch_size)  # it splits evenly over the ranks
-    precision = resolve_precision(config.train.precision, device)
+    precision = resolve_precision(config.train.precision, device, canonical_name(config.model.name))
     channels_last = resolve_channels_last(config.train.channels_last, device)
     spec = {
         "name": config.model.name,
@@ -264,7 +271,7 @@ def build_run(config: RunConfig) -> Run:
     student = create_model(spec["name"], spec["in_channels"], spec["num_classes"], spec["width"])
     teacher = teacher_meta = None
     if terms or config.distill.teacher is not None:
-        teacher, teacher_meta = _load_teacher(config, spec, device)
+        teacher, teacher_meta = _load_teacher(config, spec, cache.size, device)
     dataset = SliceDataset(
         cache, train_sites, "train", config.data.channels, config.data.augment, config.seed
     )
@@ -304,10 +311,22 @@ def build_run(config: RunConfig) -> Run:
     )
 
 
-def _load_teacher(config: RunConfig, student_spec: dict, device: str):
+def _load_teacher(config: RunConfig, student_spec: dict, size: int, device: str):
+    """The frozen teacher of ``distill.teacher`` (a run folder, a checkpoint, or an exported
+    ONNX file: ``engine.onnx_teacher``) and its checkpoint-style metadata, checked against
+    the student's channels and classes (and, for an ONNX file, its fixed input size)."""
     if config.distill.teacher is None:
         raise ConfigError("distill.teacher", f"preset '{config.distill.preset}' needs a teacher")
-    teacher, meta = load_model(config.distill.teacher, device)
+    if is_onnx_file(config.distill.teacher):
+        teacher = OnnxTeacher(config.distill.teacher)
+        meta = {"model": teacher.spec(), "data": {"size": teacher.meta.size}}
+        if teacher.meta.size != size:
+            raise InputError(
+                config.distill.teacher,
+                f"the teacher takes {teacher.meta.size}² slices, the cache holds {size}²",
+            )
+    else:
+        teacher, meta = load_model(config.distill.teacher, device)
     spec = meta["model"]
     for key, what in (("in_channels", "input channels"), ("num_classes", "classes")):
         if int(spec[key]) != int(student_spec[key]):

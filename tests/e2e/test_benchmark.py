@@ -29,9 +29,19 @@ def test_api_reports_every_figure_for_students_and_teachers() -> None:
     common = ("params", "gflops", "safetensors_bytes", "latency_ms_torch", "throughput_torch")
     for key in common:
         assert _positive(enet[key]) and _positive(deeplab[key]), key
-    for key in ("onnx_bytes", "latency_ms_onnxruntime", "throughput_onnxruntime"):
+    students_only = (
+        "onnx_bytes",
+        "latency_ms_onnxruntime",
+        "throughput_onnxruntime",
+        "onnx_int8_bytes",
+        "latency_ms_onnxruntime_int8",
+        "throughput_onnxruntime_int8",
+        "latency_ms_torch_bf16",
+        "throughput_torch_bf16",
+    )
+    for key in students_only:
         assert _positive(enet[key]), key
-        assert key not in deeplab  # teachers run in PyTorch only
+        assert key not in deeplab  # teachers run in PyTorch float32 only
     assert enet["role"] == "student" and deeplab["role"] == "teacher"
     assert enet["params"] == count_parameters(create_model("enet", width=0.25))
     # float32 weights: the safetensors file holds at least 4 bytes per parameter
@@ -48,6 +58,10 @@ def test_api_reports_every_figure_for_students_and_teachers() -> None:
         enet["latency_ms_torch"] / enet["latency_ms_onnxruntime"]
     )
     assert _positive(goals["deeplabv3plus_torch_over_enet_onnxruntime"])
+    assert goals["enet_onnxruntime_over_enet_onnxruntime_int8"] == pytest.approx(
+        enet["latency_ms_onnxruntime"] / enet["latency_ms_onnxruntime_int8"]
+    )
+    assert _positive(goals["enet_torch_over_enet_torch_bf16"])
     assert result["size"] == 32 and result["threads"] >= 1
     json.dumps(result)  # JSON-ready
 
@@ -80,7 +94,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_json_and_table(run_cli) -> None:
     tiny = ["--size", "32", "--width", "0.25", "--repeats", "1", "--batch", "2"]
-    done = _cli(*tiny, "--train-batch", "2", "--networks", "espnet", "--json")
+    done = _cli(*tiny, "--train-batch", "2", "--networks", "espnet", "--no-low-precision", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     espnet = result["networks"]["espnet"]
@@ -88,8 +102,11 @@ def test_cli_json_and_table(run_cli) -> None:
     assert _positive(espnet["latency_ms_torch"]) and _positive(espnet["latency_ms_onnxruntime"])
     assert _positive(result["distill_step_over_student_step"])
     assert result["goals"] == {}  # ENet was not measured
+    assert "latency_ms_onnxruntime_int8" not in espnet and "latency_ms_torch_bf16" not in espnet
 
-    code, out, err = run_cli("benchmark", *tiny, "--networks", "erfnet", "--no-training")
+    code, out, err = run_cli(
+        "benchmark", *tiny, "--networks", "erfnet", "--no-training", "--no-low-precision"
+    )
     assert code == 0, err
     assert "erfnet" in out and "ORT ms (b1)" in out and "training step" not in out
 

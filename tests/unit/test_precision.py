@@ -16,7 +16,12 @@ from crossdistill.config import load_config
 from crossdistill.distill import Distiller, preset_terms
 from crossdistill.engine.checkpoint import load_checkpoint
 from crossdistill.engine.loading import load_model
-from crossdistill.engine.precision import Precision, resolve_channels_last, resolve_precision
+from crossdistill.engine.precision import (
+    Precision,
+    resolve_channels_last,
+    resolve_compile,
+    resolve_precision,
+)
 from crossdistill.errors import ConfigError
 from standin_models import TinySegNet
 
@@ -99,19 +104,44 @@ def test_the_teacher_runs_under_the_students_autocast():
 def test_channels_last_and_compile_are_applied_in_place(monkeypatch):
     compiled = []
     # record nn.Module.compile (in-place torch.compile) instead of importing the compiler
-    monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
+    monkeypatch.setattr(
+        nn.Module, "compile", lambda self, *a, **k: compiled.append((self, k.get("mode")))
+    )
     torch.manual_seed(0)
     distiller = Distiller(TinySegNet(low=6, high=16), TinySegNet(), preset_terms("ours"))
     keys = list(distiller.student.state_dict())
-    amp = Precision("fp32", "cpu", channels_last=True, compile=True)
+    amp = Precision("fp32", "cpu", channels_last=True, compile="reduce-overhead")
     amp.prepare(distiller)
     conv = distiller.student.down[0].weight  # (8, 6, 3, 3): the two layouts differ
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     assert amp.inputs(torch.randn(2, 1, 8, 8)).is_contiguous(memory_format=torch.channels_last)
     assert list(distiller.student.state_dict()) == keys  # checkpoints keep their keys
-    assert compiled == [distiller.student, distiller.teacher]
+    mode = "reduce-overhead"
+    assert compiled == [(distiller.student, mode), (distiller.teacher, mode)]
     Precision("fp32", "cpu").prepare(distiller)
     assert len(compiled) == 2  # compile is off unless asked
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [("false", None), ("true", "default"), ("reduce-overhead", "reduce-overhead")],
+)
+def test_compile_modes(value, mode):
+    config = load_config(None, [f"train.compile={value}"])
+    assert resolve_compile(config.train.compile) == mode
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_auto_precision_on_cuda_is_chosen_by_network(monkeypatch, bf16):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    half = "bf16" if bf16 else "fp16"
+    # ENet is launch-bound and measured faster in fp32; UNet++ measured faster in bf16
+    assert resolve_precision("auto", "cuda", "enet") == "fp32"
+    assert resolve_precision("auto", "cuda:1", "unetpp") == half
+    assert resolve_precision("auto", "cuda", "erfnet") == half  # not measured: half precision
+    assert resolve_precision("auto", "cuda") == half
+    assert resolve_precision("auto", "cpu", "unetpp") == "fp32"
+    assert resolve_precision("fp32", "cuda", "unetpp") == "fp32"  # asked for: kept
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ def write_case(
             mask=str(case.mask_path.relative_to(data_dir)),
             image_sha256=hashes.get(case.image_path),
             mask_sha256=hashes.get(case.mask_path),
+            channel=case.channel,
         ),
     )
 

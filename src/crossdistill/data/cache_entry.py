@@ -4,7 +4,9 @@
 :mod:`crossdistill.data.prepare` stores :meth:`CacheEntry.to_json` in ``index.json``;
 :class:`crossdistill.data.cache.Cache` reads every record back with
 :meth:`CacheEntry.from_json`. The JSON record (its keys, their order and its values) is the
-cache format of ``CACHE_VERSION`` 1 and does not change with this class.
+cache format of ``CACHE_VERSION`` 1 and does not change with this class. The one optional
+key, ``source.channel``, is written only for a case read from a 4-D image (the Decathlon
+layout), so the records of 3-D images are as they always were.
 """
 
 from __future__ import annotations
@@ -22,21 +24,26 @@ class CacheSource:
         mask: the mask file, relative to the input folder.
         image_sha256: hex SHA-256 of the image as read by ``prepare``; None if not hashed.
         mask_sha256: hex SHA-256 of the mask; None if not hashed.
+        channel: the channel read from a 4-D image (its 4th axis); None for a 3-D image.
     """
 
     image: str
     mask: str
     image_sha256: str | None
     mask_sha256: str | None
+    channel: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``"source"`` object of the index record."""
-        return {
+        """The ``"source"`` object of the index record (``channel`` only when set)."""
+        record: dict[str, Any] = {
             "image": self.image,
             "mask": self.mask,
             "image_sha256": self.image_sha256,
             "mask_sha256": self.mask_sha256,
         }
+        if self.channel is not None:
+            record["channel"] = self.channel
+        return record
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> CacheSource:
@@ -50,6 +57,7 @@ class CacheSource:
             mask=record["mask"],
             image_sha256=record["image_sha256"],
             mask_sha256=record["mask_sha256"],
+            channel=record.get("channel"),
         )
 
 

@@ -6,31 +6,38 @@ Layout (the public multi-site prostate release)::
     DATA_DIR/<SITE>/CaseNN_segmentation.nii.gz  mask (``_Segmentation`` accepted too)
 
 Images may also be ``.nii``, ``.mhd``/``.mha``, ``.nrrd`` files or a DICOM series folder
-``CaseNN/``; masks any of the file formats. Any label > 0 is prostate.
+``CaseNN/``; masks any of the file formats. Any label > 0 is prostate; given the prostate
+labels (``--labels 1,2``), any other label but 0 is refused. The nnU-Net and Decathlon
+layouts are turned into the same :class:`CaseFiles` by :mod:`crossdistill.data.layouts`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from crossdistill.data.io import Volume, is_dicom_folder, read_volume, volume_suffix
-from crossdistill.errors import InputError
+from crossdistill.errors import CrossDistillError, InputError
 
 MASK_TAG = "_segmentation"
 
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """The files of one case as found on disk; either may be missing."""
+    """The files of one case as found on disk; either may be missing.
+
+    ``channel``: the channel to read from a 4-D image (the 4th axis), ``None`` for a 3-D one.
+    """
 
     site: str
     case_id: str
     image: Path | None
     mask: Path | None
+    channel: int | None = None
 
 
 @dataclass
@@ -39,8 +46,9 @@ class Case:
 
     Attributes:
         image: ``(X, Y, Z)`` float32 intensities as stored in the file.
-        mask: ``(X, Y, Z)`` uint8, 1 where the file's label is > 0.
+        mask: ``(X, Y, Z)`` uint8, 1 where the file's label is > 0 (a prostate label).
         labels: the distinct label values of the mask file.
+        channel: the channel read from a 4-D image file, ``None`` for a 3-D one.
     """
 
     site: str
@@ -53,9 +61,11 @@ class Case:
     mask_path: Path
     labels: list[int] = field(default_factory=list)
     source_shape: tuple[int, ...] = ()
+    channel: int | None = None
 
 
-def _natural_key(text: str) -> list:
+def natural_key(text: str) -> list:
+    """Sort key that orders digit runs by value (``Case2`` before ``Case10``)."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
 
 
@@ -85,7 +95,7 @@ def find_site_cases(site_dir: Path) -> list[CaseFiles]:
             continue
         case_id, is_mask = entry
         (masks if is_mask else images)[case_id] = path
-    ids = sorted(set(images) | set(masks), key=_natural_key)
+    ids = sorted(set(images) | set(masks), key=natural_key)
     return [CaseFiles(site_dir.name, i, images.get(i), masks.get(i)) for i in ids]
 
 
@@ -124,11 +134,13 @@ def _same_grid(a: Volume, b: Volume) -> bool:
     return bool(linear and origin)
 
 
-def load_case(files: CaseFiles) -> Case:
-    """Read and validate one case.
+def load_case(files: CaseFiles, prostate_labels: Sequence[int] | None = None) -> Case:
+    """Read and validate one case (the image's ``files.channel`` for a 4-D image).
 
-    Checks: both files present and readable, 3-D, same grid (shape and affine), finite
-    image values, mask labels finite non-negative integers. An empty mask is allowed.
+    Checks: both files present and readable, 3-D (or the channel of a 4-D image), same grid
+    (shape and affine), finite image values, mask labels finite non-negative integers and,
+    when ``prostate_labels`` are given, each either 0 or one of them. An empty mask is
+    allowed.
 
     Raises:
         InputError: naming the offending file and the reason.
@@ -139,7 +151,7 @@ def load_case(files: CaseFiles) -> Case:
         raise InputError(
             files.image, f"image without mask (expected {files.case_id}{MASK_TAG}.nii.gz)"
         )
-    image = read_volume(files.image)
+    image = read_volume(files.image, files.channel)
     mask = read_volume(files.mask)
     if not _same_grid(image, mask):
         raise InputError(
@@ -153,6 +165,14 @@ def load_case(files: CaseFiles) -> Case:
         raise InputError(files.image, f"{bad} voxels are NaN or inf")
     labels_raw = np.asarray(mask.array)
     labels = _check_labels(files.mask, labels_raw)
+    if prostate_labels is not None:
+        stray = [v for v in labels if v != 0 and v not in prostate_labels]
+        if stray:
+            allowed = ",".join(str(v) for v in prostate_labels)
+            raise InputError(
+                files.mask,
+                f"label {stray[0]} is neither background (0) nor a prostate label ({allowed})",
+            )
     return Case(
         site=files.site,
         case_id=files.case_id,
@@ -164,6 +184,7 @@ def load_case(files: CaseFiles) -> Case:
         mask_path=files.mask,
         labels=labels,
         source_shape=image.source_shape,
+        channel=files.channel,
     )
 
 
@@ -186,3 +207,17 @@ def _check_labels(path: Path, labels: np.ndarray) -> list[int]:
 
 def _fmt(spacing: tuple[float, ...]) -> str:
     return "×".join(f"{s:.3g}" for s in spacing)
+
+
+def parse_labels(text: str) -> list[int]:
+    """The prostate labels of ``--labels``: positive integers separated by commas (``1,2``).
+
+    Raises:
+        CrossDistillError: anything else.
+    """
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values or not all(v.isascii() and v.isdigit() and int(v) > 0 for v in values):
+        raise CrossDistillError(
+            f"--labels takes the prostate label values separated by commas (e.g. 1,2), got {text!r}"
+        )
+    return sorted({int(v) for v in values})

@@ -89,6 +89,22 @@ def check_header(path: Path) -> None:
             raise InputError(path, f"its data file {data.name} is not a regular file; refused")
 
 
+def check_channel(path: Path, shape: tuple[int, ...], channel: int) -> None:
+    """Refuse to pick ``channel`` from an image that is not 4-D (after dropping trailing 1s
+    beyond the fourth axis), whose 4th axis has no such channel, or whose 3-D grid
+    :func:`check_shape` refuses."""
+    dims = list(shape)
+    while len(dims) > 4 and dims[-1] == 1:
+        dims.pop()
+    if len(dims) != 4:
+        raise InputError(
+            path, f"expected a 4-D image with its channels on the 4th axis, got shape {shape}"
+        )
+    if not 0 <= channel < dims[3]:
+        raise InputError(path, f"has {dims[3]} channels on its 4th axis, so no channel {channel}")
+    check_shape(path, tuple(dims[:3]))
+
+
 def check_shape(path: Path, shape: tuple[int, ...]) -> None:
     """Refuse shapes that are not 3-D (after dropping trailing 1s), empty or absurdly large."""
     dims = list(shape)

@@ -28,7 +28,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
-from crossdistill.data.headers import check_header, check_shape, data_files
+from crossdistill.data.headers import check_channel, check_header, check_shape, data_files
 from crossdistill.data.itk_io import read_dicom_series, read_itk_file, short_reason
 from crossdistill.errors import InputError
 
@@ -98,17 +98,26 @@ def _has_dicom_magic(path: Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
-def read_volume(path: str | Path) -> Volume:
+def read_volume(path: str | Path, channel: int | None = None) -> Volume:
     """Read a NIfTI, MHD/NRRD file or a DICOM series folder as a canonical :class:`Volume`.
+
+    Args:
+        path: the file or DICOM series folder.
+        channel: for a 4-D NIfTI image whose 4th axis holds channels (the Medical
+            Segmentation Decathlon stores T2 and ADC so), the channel to read: the volume is
+            that 3-D channel on the image's 3-D grid. ``None``: the file must be 3-D.
 
     Raises:
         InputError: the path is missing or unreadable, not a volume, not 3-D (trailing
-            singleton axes are dropped), has absurd dimensions or spacing, or is corrupt.
+            singleton axes are dropped), has absurd dimensions or spacing, or is corrupt;
+            with ``channel``: not a 4-D NIfTI image holding that channel.
     """
     path = Path(path)
     if not path.exists():
         broken = path.is_symlink()
         raise InputError(path, "broken symbolic link" if broken else "file does not exist")
+    if channel is not None and (path.is_dir() or volume_suffix(path) not in NIFTI_SUFFIXES):
+        raise InputError(path, "a channel can be read only from a 4-D NIfTI image")
     if path.is_dir():
         array, affine = read_dicom_series(path)
     elif not path.is_file():
@@ -116,7 +125,7 @@ def read_volume(path: str | Path) -> Volume:
     else:
         suffix = volume_suffix(path)
         if suffix in NIFTI_SUFFIXES:
-            array, affine = _read_nifti(path)
+            array, affine = _read_nifti(path, channel)
         elif suffix in ITK_SUFFIXES or _has_dicom_magic(path):
             if suffix in ITK_SUFFIXES:
                 check_header(path)
@@ -147,18 +156,24 @@ def _raw_pixdim(path: Path) -> np.ndarray:
     return np.asarray(header["pixdim"][1:4], dtype=float)
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_nifti(path: Path, channel: int | None) -> tuple[np.ndarray, np.ndarray]:
     try:
         with _quiet_nibabel():
             image = nib.load(str(path))
             shape = tuple(int(s) for s in image.shape)
-            check_shape(path, shape)
+            if channel is None:
+                check_shape(path, shape)
+            else:
+                check_channel(path, shape, channel)
             pixdim = _raw_pixdim(path)[: max(0, min(3, len(shape)))]
             if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
                 raise InputError(
                     path, f"invalid voxel spacing (pixdim) {pixdim.tolist()} in the header"
                 )
-            array = np.asanyarray(image.dataobj)
+            # The affine is the 3-D grid's whatever the 4th axis; slicing the proxy reads
+            # (and scales) that channel only.
+            proxy = image.dataobj
+            array = np.asanyarray(proxy if channel is None else proxy[:, :, :, channel])
             affine = np.asarray(image.affine, dtype=np.float64)
     except InputError:
         raise

@@ -1,10 +1,13 @@
 """``crossdistill prepare``: validate a multi-site folder and write the memory-mapped cache.
 
-Case by case (peak memory is one case, whatever the number of cases), each volume is
-read, validated (:func:`crossdistill.data.cases.load_case`), reoriented to RAS+, z-scored
-and cut into axial slices resized to ``size × size``. Everything is written into a
-staging folder inside the output and moved into place only when all cases succeeded, so a
-failed run leaves no half-written cache. The input folder is never written to.
+The input is a folder of site folders (the release layout), an nnU-Net raw or a Medical
+Segmentation Decathlon dataset, or a folder of such datasets; each is turned into the same
+list of cases (:func:`crossdistill.data.layouts.find_cases`). Case by case (peak memory is
+one case, whatever the number of cases), each volume is read, validated
+(:func:`crossdistill.data.cases.load_case`), reoriented to RAS+, z-scored and cut into axial
+slices resized to ``size × size``. Everything is written into a staging folder inside the
+output and moved into place only when all cases succeeded, so a failed run leaves no
+half-written cache. The input folder is never written to.
 
 The cache is keyed by a fingerprint of the settings and of every input file's SHA-256:
 running ``prepare`` again on unchanged input reuses it; any change rebuilds it.
@@ -18,15 +21,17 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crossdistill.data.cache import CACHE_VERSION, INDEX_FILE, SPLITS_FILE, Cache
 from crossdistill.data.cache_case import write_case
 from crossdistill.data.cache_entry import CacheEntry
-from crossdistill.data.cases import CaseFiles, find_sites, load_case
+from crossdistill.data.cases import CaseFiles, load_case
 from crossdistill.data.containment import contained_cases
 from crossdistill.data.io import file_sha256
+from crossdistill.data.layouts import find_cases
 from crossdistill.data.sites import site_info
 from crossdistill.data.splits import make_splits
 from crossdistill.errors import CrossDistillError, InputError
@@ -35,7 +40,7 @@ from crossdistill.progress import progress_bar
 
 @dataclass
 class PrepareResult:
-    """What ``prepare`` did."""
+    """What ``prepare`` did (``notes``: what was chosen or ignored, one line each)."""
 
     cache: Path
     reused: bool
@@ -44,6 +49,8 @@ class PrepareResult:
     empty_masks: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    layout: str = "release"
+    notes: list[str] = field(default_factory=list)
 
 
 def prepare(
@@ -55,43 +62,56 @@ def prepare(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     progress: bool = True,
+    layout: str | None = None,
+    sites_from: str | Path | None = None,
+    channel: str | int | None = None,
+    labels: Sequence[int] | None = None,
 ) -> PrepareResult:
     """Validate ``data_dir`` and write (or reuse) the cache in ``out``.
 
+    Args:
+        layout: ``release``, ``nnunet`` or ``decathlon``; ``None`` detects it.
+        sites_from: CSV of ``case,site`` rows, the site of each case of a dataset layout.
+        channel: name or index of the T2 channel in ``dataset.json`` (default: by name).
+        labels: the label values that are prostate; any other but 0 is an invalid case.
+            ``None``: every label > 0 is prostate.
+
     Raises:
-        InputError: the first invalid case (unless ``skip_invalid``), a missing input, or an
-            output folder inside the input folder.
+        InputError: the first invalid case (unless ``skip_invalid``), a missing input, a
+            case without a site in ``sites_from``, a channel ``dataset.json`` does not
+            name, or an output folder inside the input folder.
     """
     start = time.perf_counter()
     data_dir, out = Path(data_dir), Path(out)
     if size < 32 or size % 32:  # every network of the zoo downsamples by 32
         raise CrossDistillError(f"--size must be a positive multiple of 32, got {size}")
-    sites = find_sites(data_dir)
+    labels = _prostate_labels(labels)
+    found = find_cases(data_dir, layout, sites_from, channel)
     if _inside(out, data_dir):
         raise InputError(
             out, f"output folder is inside the input folder {data_dir}; choose another"
         )
     skipped: list[tuple[str, str]] = []
-    for site, files in sites.items():
-        if not files:
-            _fail_or_skip(
-                InputError(data_dir / site, "site folder holds no cases"), skip_invalid, skipped
-            )
+    for problem in found.problems:
+        _fail_or_skip(problem, skip_invalid, skipped)
     # Before any file is read: links out of the input folder and FIFOs are refused.
-    sites = contained_cases(sites, data_dir, lambda e: _fail_or_skip(e, skip_invalid, skipped))
+    sites = contained_cases(
+        found.sites, data_dir, lambda e: _fail_or_skip(e, skip_invalid, skipped)
+    )
 
-    fingerprint, hashes = _fingerprint(data_dir, sites, size, skip_invalid)
+    fingerprint, hashes = _fingerprint(data_dir, sites, size, skip_invalid, labels)
     if _reusable(out, fingerprint):
         cache = Cache(out)
         _write_splits(out, cache.index, seed, val_fraction, test_fraction)
-        return _result(out, cache.index, cache.entries, reused=True, start=start)
+        return _result(out, cache.index, cache.entries, True, start, found.notes)
 
     staging = out / f".staging-{os.getpid()}"
     try:
         index, entries = _build(
-            data_dir, sites, size, staging, hashes, skip_invalid, skipped, progress
+            data_dir, sites, size, staging, hashes, skip_invalid, skipped, progress, labels
         )
         index["fingerprint"] = fingerprint
+        index["layout"] = found.layout
         _commit(staging, out, index)
     except OSError as err:
         where = err.filename or out
@@ -99,7 +119,18 @@ def prepare(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _write_splits(out, index, seed, val_fraction, test_fraction)
-    return _result(out, index, entries, reused=False, start=start)
+    return _result(out, index, entries, False, start, found.notes)
+
+
+def _prostate_labels(labels: Sequence[int] | None) -> list[int] | None:
+    if labels is None:
+        return None
+    values = list(labels)
+    if not values or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise CrossDistillError(f"prostate labels must be positive integers, got {values}")
+    return sorted(set(values))
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -114,7 +145,11 @@ def _fail_or_skip(err: InputError, skip_invalid: bool, skipped: list[tuple[str, 
 
 
 def _fingerprint(
-    data_dir: Path, sites: dict[str, list[CaseFiles]], size: int, skip_invalid: bool
+    data_dir: Path,
+    sites: dict[str, list[CaseFiles]],
+    size: int,
+    skip_invalid: bool,
+    labels: list[int] | None,
 ) -> tuple[str, dict]:
     hashes: dict[Path, str] = {}
     listing = []
@@ -130,8 +165,12 @@ def _fingerprint(
                 except InputError:
                     hashes[path] = "unreadable"
                 row += [str(path.relative_to(data_dir)), hashes[path]]
+            if f.channel is not None:  # absent for 3-D images: release caches keep their key
+                row.append(f.channel)
             listing.append(row)
     settings = {"version": CACHE_VERSION, "size": size, "skip_invalid": skip_invalid}
+    if labels is not None:  # only a check, but a cache built without it must not stand in
+        settings["labels"] = labels
     blob = json.dumps({**settings, "files": listing}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest(), hashes
 
@@ -160,6 +199,7 @@ def _build(
     skip_invalid: bool,
     skipped: list[tuple[str, str]],
     progress: bool,
+    labels: list[int] | None,
 ) -> tuple[dict, list[CacheEntry]]:
     """Write every loadable case into ``staging``; the index (all but the fingerprint) and
     the cases' records, in input order."""
@@ -170,7 +210,7 @@ def _build(
         for files in all_files:
             advance(status=f"{files.site}/{files.case_id}")
             try:
-                case = load_case(files)
+                case = load_case(files, labels)
             except InputError as err:
                 _fail_or_skip(err, skip_invalid, skipped)
                 continue
@@ -240,7 +280,12 @@ def _write_splits(
 
 
 def _result(
-    out: Path, index: dict, entries: list[CacheEntry], reused: bool, start: float
+    out: Path,
+    index: dict,
+    entries: list[CacheEntry],
+    reused: bool,
+    start: float,
+    notes: list[str],
 ) -> PrepareResult:
     sites = {s: len(r["cases"]) for s, r in index["sites"].items()}
     return PrepareResult(
@@ -251,4 +296,6 @@ def _result(
         empty_masks=sum(1 for e in entries if e.foreground_voxels == 0),
         skipped=[(s["path"], s["reason"]) for s in index.get("skipped", [])],
         seconds=time.perf_counter() - start,
+        layout=index.get("layout", "release"),
+        notes=notes,
     )

@@ -42,6 +42,27 @@ def site_info(folder: str) -> Site:
     return Site(folder, folder, folder, "user data", 0)
 
 
+def site_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a site, or ``None`` when it can.
+
+    A site is named by its folder in the release layout, so a site named elsewhere (a site
+    map of the nnU-Net or Decathlon layout) must be a name such a folder could have: not
+    empty, not hidden (``.x``), no path separator or control character, no comma (``--sites``
+    separates names with commas), at most 255 bytes. Any other name is accepted and, beyond
+    the paper's six folders, names a plain site (:func:`site_info`).
+    """
+    if not name or name in (".", ".."):
+        return "a site name may not be empty, '.' or '..'"
+    if name.startswith("."):
+        return "a site name may not start with '.' (a hidden folder in the release layout)"
+    bad = next((c for c in name if c in "/\\," or not c.isprintable()), None)
+    if bad is not None:
+        return f"a site name may not contain {bad!r} (separators, commas, control characters)"
+    if len(name.encode()) > 255:
+        return "a site name may be at most 255 bytes (a folder name)"
+    return None
+
+
 def display_name(folder: str) -> str:
     """``"S4 UCL"`` for a paper site, the folder name otherwise."""
     site = site_info(folder)

@@ -5,37 +5,43 @@ from __future__ import annotations
 
 from typing import Any
 
+#: (header, key, format, scale) of each figure column, after the network's name
 COLUMNS = (
-    "network",
-    "params (M)",
-    "GFLOPs",
-    "safetensors (MB)",
-    "ONNX (MB)",
-    "torch ms (b1)",
-    "ORT ms (b1)",
-    "torch img/s (b{batch})",
-    "ORT img/s (b{batch})",
+    ("params (M)", "params", ".3f", 1e-6),
+    ("GFLOPs", "gflops", ".2f", 1.0),
+    ("safetensors (MB)", "safetensors_bytes", ".2f", 1e-6),
+    ("ONNX (MB)", "onnx_bytes", ".2f", 1e-6),
+    ("ONNX int8 (MB)", "onnx_int8_bytes", ".2f", 1e-6),
+    ("torch ms (b1)", "latency_ms_torch", ".1f", 1.0),
+    ("torch bf16 ms (b1)", "latency_ms_torch_bf16", ".1f", 1.0),
+    ("ORT ms (b1)", "latency_ms_onnxruntime", ".1f", 1.0),
+    ("ORT int8 ms (b1)", "latency_ms_onnxruntime_int8", ".1f", 1.0),
+    ("torch img/s (b{batch})", "throughput_torch", ".2f", 1.0),
+    ("ORT img/s (b{batch})", "throughput_onnxruntime", ".2f", 1.0),
+    ("ORT int8 img/s (b{batch})", "throughput_onnxruntime_int8", ".2f", 1.0),
 )
 
 
-def _cell(row: dict[str, Any], key: str, fmt: str, scale: float = 1.0) -> str:
-    value = row.get(key)
-    return "–" if value is None else format(value * scale, fmt)
+def _columns(result: dict[str, Any]) -> list[tuple[str, str, str, float]]:
+    """The columns that at least one network has a figure for."""
+    rows = result["networks"].values()
+    return [c for c in COLUMNS if any(row.get(c[1]) is not None for row in rows)]
+
+
+def headers(result: dict[str, Any]) -> list[str]:
+    """``network`` and the headers of :func:`_columns`, with the throughput batch filled in."""
+    return ["network"] + [c[0].format(batch=result["batch"]) for c in _columns(result)]
 
 
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
-    """One list of cells per network, in :data:`COLUMNS` order."""
+    """One list of cells per network, in :func:`headers` order (``–`` where a network has
+    no such figure: teachers run in PyTorch float32 only)."""
+    columns = _columns(result)
     return [
-        [
-            name,
-            _cell(row, "params", ".3f", 1e-6),
-            _cell(row, "gflops", ".2f"),
-            _cell(row, "safetensors_bytes", ".2f", 1e-6),
-            _cell(row, "onnx_bytes", ".2f", 1e-6),
-            _cell(row, "latency_ms_torch", ".1f"),
-            _cell(row, "latency_ms_onnxruntime", ".1f"),
-            _cell(row, "throughput_torch", ".2f"),
-            _cell(row, "throughput_onnxruntime", ".2f"),
+        [name]
+        + [
+            "–" if row.get(key) is None else format(row[key] * scale, fmt)
+            for _, key, fmt, scale in columns
         ]
         for name, row in result["networks"].items()
     ]
@@ -63,6 +69,16 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             "ENet torch / ENet ONNX Runtime latency at batch 1: "
             f"{goals['enet_torch_over_enet_onnxruntime']:.2f}× (goal ≥ 1.3×)"
         )
+    if "enet_onnxruntime_over_enet_onnxruntime_int8" in goals:
+        lines.append(
+            "ENet ONNX Runtime float32 / int8 latency at batch 1: "
+            f"{goals['enet_onnxruntime_over_enet_onnxruntime_int8']:.2f}× (goal ≥ 2×)"
+        )
+    if "enet_torch_over_enet_torch_bf16" in goals:
+        lines.append(
+            "ENet torch float32 / bf16 latency at batch 1: "
+            f"{goals['enet_torch_over_enet_torch_bf16']:.2f}×"
+        )
     return lines
 
 
@@ -75,9 +91,8 @@ def rich_table(result: dict[str, Any]):
         f"median of {result['repeats']} round(s)"
     )
     table = Table(title=title)
-    for index, column in enumerate(COLUMNS):
-        justify = "left" if index == 0 else "right"
-        table.add_column(column.format(batch=result["batch"]), justify=justify, no_wrap=index == 0)
+    for index, column in enumerate(headers(result)):
+        table.add_column(column, justify="left" if index == 0 else "right", no_wrap=index == 0)
     for cells in table_rows(result):
         table.add_row(*cells)
     return table
@@ -85,7 +100,7 @@ def rich_table(result: dict[str, Any]):
 
 def markdown_table(result: dict[str, Any]) -> str:
     """The same table in Markdown, followed by the summary lines."""
-    header = [c.format(batch=result["batch"]) for c in COLUMNS]
+    header = headers(result)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(result)]
     return "\n".join(lines + [""] + [f"- {line}" for line in summary_lines(result)])

@@ -16,7 +16,9 @@ which is silenced here.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,6 +30,7 @@ from crossdistill.deploy.metadata import (
     OUTPUT_NAME,
     TORCHSCRIPT_FILE,
     DeploymentMetadata,
+    feature_output_name,
 )
 from crossdistill.deploy.onnx_rewrite import optimise_for_onnxruntime
 from crossdistill.engine.loading import checkpoint_path, load_model
@@ -46,6 +49,35 @@ class LogitsOnly(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.network(image).logits
+
+
+class LogitsAndFeatures(nn.Module):
+    """A network whose forward returns ``(logits, *features[tap] for tap in taps)``: an
+    exported teacher that also serves feature terms (KMM)."""
+
+    def __init__(self, network: nn.Module, taps: list[str]) -> None:
+        super().__init__()
+        self.network = network
+        self.taps = list(taps)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.network(image)
+        return (out.logits, *(out.features[tap] for tap in self.taps))
+
+
+def with_features(
+    module: LogitsOnly, meta: DeploymentMetadata, taps: list[str]
+) -> tuple[nn.Module, DeploymentMetadata]:
+    """``module``'s network exporting the feature ``taps`` too, and the metadata declaring
+    them (channels from the network's ``feature_channels``)."""
+    declared = dict(getattr(module.network, "feature_channels", None) or {})
+    unknown = [t for t in taps if t not in declared]
+    if unknown:
+        known = ", ".join(declared) or "none"
+        raise CrossDistillError(f"--features: the network has no feature '{unknown[0]}' ({known})")
+    features = {tap: int(declared[tap]) for tap in dict.fromkeys(taps)}
+    wrapped = LogitsAndFeatures(module.network, list(features)).eval()
+    return wrapped, replace(meta, features=features)
 
 
 def load_for_export(checkpoint: str | Path) -> tuple[nn.Module, DeploymentMetadata]:
@@ -76,30 +108,46 @@ def _atomic_target(out: str | Path, suffix: str) -> tuple[Path, Path]:
 def write_onnx(
     module: nn.Module, meta: DeploymentMetadata, out: str | Path, opset: int | None = None
 ) -> Path:
-    """Export ``module`` (image → logits) to ONNX at ``out`` with ``meta`` in metadata_props."""
+    """Export ``module`` (image → logits, then one map per ``meta.features`` tap) to ONNX at
+    ``out`` with ``meta`` in metadata_props."""
     import onnx
 
-    out, tmp = _atomic_target(out, ".onnx")
-    try:
+    _atomic_target(out, ".onnx")
+    outputs = [OUTPUT_NAME, *(feature_output_name(tap) for tap in meta.features)]
+    with tempfile.TemporaryDirectory(prefix="crossdistill-onnx-") as tmp:
+        traced = Path(tmp) / "traced.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # legacy-exporter deprecation, Slice folding notes
             torch.onnx.export(
                 module.eval(),
                 (example_input(meta),),
-                str(tmp),
+                str(traced),
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                output_names=outputs,
+                dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]},
                 opset_version=opset or DEFAULT_OPSET,
                 do_constant_folding=True,
                 dynamo=False,
             )
-        graph = onnx.load(str(tmp))
-        optimise_for_onnxruntime(graph)
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, meta.to_json()
-        graph.producer_name = "crossdistill"
-        onnx.checker.check_model(graph, full_check=True)
+        graph = onnx.load(str(traced))
+    optimise_for_onnxruntime(graph)
+    return save_onnx_graph(graph, meta, out)
+
+
+def save_onnx_graph(graph, meta: DeploymentMetadata, out: str | Path) -> Path:
+    """Check the ONNX ``graph`` (an ``onnx.ModelProto``) and write it to ``out`` atomically,
+    with ``meta`` as its crossdistill metadata (replacing any it had)."""
+    import onnx
+
+    out, tmp = _atomic_target(out, ".onnx")
+    kept = [entry for entry in graph.metadata_props if entry.key != METADATA_KEY]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, meta.to_json()
+    graph.producer_name = "crossdistill"
+    onnx.checker.check_model(graph, full_check=True)
+    try:
         onnx.save(graph, str(tmp))
         os.replace(tmp, out)
     finally:
@@ -123,9 +171,18 @@ def write_torchscript(module: nn.Module, meta: DeploymentMetadata, out: str | Pa
     return out
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, opset: int | None = None) -> Path:
-    """Export a run folder or checkpoint to an ONNX file; returns its path."""
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    opset: int | None = None,
+    features: list[str] | None = None,
+) -> Path:
+    """Export a run folder or checkpoint to an ONNX file; returns its path. ``features``
+    (taps such as ``high``) become extra outputs, so the file can serve as a teacher for
+    feature terms."""
     module, meta = load_for_export(checkpoint)
+    if features:
+        module, meta = with_features(module, meta, features)
     return write_onnx(module, meta, out, opset)
 
 
@@ -136,13 +193,17 @@ def export_torchscript(checkpoint: str | Path, out: str | Path) -> Path:
 
 
 def export_model(
-    checkpoint: str | Path, out: str | Path, fmt: str = "onnx", opset: int | None = None
+    checkpoint: str | Path,
+    out: str | Path,
+    fmt: str = "onnx",
+    opset: int | None = None,
+    features: list[str] | None = None,
 ) -> Path:
     """``export_onnx`` or ``export_torchscript`` by ``fmt`` (``onnx`` or ``torchscript``)."""
     if fmt == "onnx":
-        return export_onnx(checkpoint, out, opset)
+        return export_onnx(checkpoint, out, opset, features)
     if fmt == "torchscript":
-        if opset is not None:
-            raise CrossDistillError("--opset applies to ONNX export only")
+        if opset is not None or features:
+            raise CrossDistillError("--opset and --features apply to ONNX export only")
         return export_torchscript(checkpoint, out)
     raise CrossDistillError(f"unknown export format '{fmt}' (known: {', '.join(FORMATS)})")

@@ -8,12 +8,20 @@ file ``crossdistill.json``. It names the network and the preprocessing its input
      "model": {"name": "enet", "width": 1.0, "in_channels": 1, "num_classes": 2},
      "preprocess": {"size": 384, "channels": 1, "orientation": "RAS-display",
                     "normalisation": "clip-p0.5-p99.5-zscore-per-volume"},
-     "input": "image", "output": "logits"}
+     "input": "image", "output": "logits", "precision": "float32"}
 
 The graph's input ``image`` is ``(N, channels, size, size)`` float32 with a dynamic batch;
 its output ``logits`` is ``(N, num_classes, size, size)``. ``channels == 3`` means 2.5D
 input: slices ``z−1, z, z+1`` (edge slices repeated), see
-:func:`crossdistill.data.preprocess.stack_neighbours`.
+:func:`crossdistill.data.preprocess.stack_neighbours`. ``precision`` is the arithmetic of the
+graph's weights and activations: ``float32``, or ``int8`` for a statically quantised ONNX
+graph (:mod:`crossdistill.deploy.quantize`; its input and output stay float32, and ``extra``
+records the calibration and the measured Dice drop). Metadata without the key is float32.
+
+``features`` (present only when exported with ``--features``) maps a tap of the network
+(:mod:`crossdistill.models.taps`, e.g. ``high``) to its channel count; the graph then has one
+more output per tap, ``feature_<tap>`` ``(N, channels, h, w)``, after ``logits``. A teacher
+shared as such a file serves every distillation term that reads only those taps.
 """
 
 from __future__ import annotations
@@ -33,6 +41,13 @@ ORIENTATION = "RAS-display"  # rows anterior→posterior, columns right→left, 
 NORMALISATION = f"clip-p{CLIP_PERCENTILES[0]:g}-p{CLIP_PERCENTILES[1]:g}-zscore-per-volume"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
+PRECISIONS = ("float32", "int8")
+FEATURE_OUTPUT_PREFIX = "feature_"
+
+
+def feature_output_name(tap: str) -> str:
+    """The ONNX output name of the exported feature ``tap``."""
+    return f"{FEATURE_OUTPUT_PREFIX}{tap}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,8 @@ class DeploymentMetadata:
     orientation: str = ORIENTATION
     normalisation: str = NORMALISATION
     extra: dict[str, Any] = field(default_factory=dict)
+    precision: str = "float32"
+    features: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_checkpoint_meta(cls, meta: dict[str, Any]) -> DeploymentMetadata:
@@ -74,7 +91,10 @@ class DeploymentMetadata:
             },
             "input": INPUT_NAME,
             "output": OUTPUT_NAME,
+            "precision": self.precision,
         }
+        if self.features:
+            payload["features"] = self.features
         if self.extra:
             payload["extra"] = self.extra
         return json.dumps(payload, sort_keys=True)
@@ -96,6 +116,8 @@ class DeploymentMetadata:
                 orientation=str(pre["orientation"]),
                 normalisation=str(pre["normalisation"]),
                 extra=dict(payload.get("extra", {})),
+                precision=str(payload.get("precision", "float32")),
+                features={str(k): int(v) for k, v in dict(payload.get("features", {})).items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise CrossDistillError(f"{source}: bad crossdistill metadata ({err})") from None
@@ -103,6 +125,10 @@ class DeploymentMetadata:
             raise CrossDistillError(
                 f"{source}: preprocessing {meta.orientation}/{meta.normalisation} is not the one "
                 "this version implements"
+            )
+        if meta.precision not in PRECISIONS:
+            raise CrossDistillError(
+                f"{source}: precision '{meta.precision}' is not one of {', '.join(PRECISIONS)}"
             )
         if meta.channels not in (1, 3) or meta.size < 8:
             raise CrossDistillError(f"{source}: bad preprocessing geometry in metadata")

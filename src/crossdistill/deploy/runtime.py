@@ -18,8 +18,10 @@ import torch
 from crossdistill.deploy.metadata import (
     INPUT_NAME,
     METADATA_KEY,
+    OUTPUT_NAME,
     TORCHSCRIPT_FILE,
     DeploymentMetadata,
+    feature_output_name,
 )
 from crossdistill.errors import InputError
 
@@ -56,9 +58,9 @@ def onnx_session(path: str | Path, threads: int | None = None):
         raise InputError(path, f"not a loadable ONNX model ({_short(err)})") from None
 
 
-def load_onnx(path: str | Path, threads: int | None = None) -> tuple[LogitsFn, DeploymentMetadata]:
-    """An ONNX file exported by :func:`crossdistill.deploy.export.export_onnx`."""
-    session = onnx_session(path, threads)
+def session_metadata(session, path: str | Path) -> DeploymentMetadata:
+    """The crossdistill metadata of the ONNX file ``path`` open in ``session``, checked
+    against the graph: its input name, and one output per declared feature."""
     props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
         raise InputError(path, "ONNX model carries no crossdistill metadata (not exported by us)")
@@ -66,9 +68,22 @@ def load_onnx(path: str | Path, threads: int | None = None) -> tuple[LogitsFn, D
     input_name = session.get_inputs()[0].name
     if input_name != INPUT_NAME:
         raise InputError(path, f"ONNX input is '{input_name}', expected '{INPUT_NAME}'")
+    outputs = {o.name for o in session.get_outputs()}
+    missing = [t for t in meta.features if feature_output_name(t) not in outputs]
+    if OUTPUT_NAME not in outputs or missing:
+        lacking = OUTPUT_NAME if OUTPUT_NAME not in outputs else feature_output_name(missing[0])
+        raise InputError(path, f"ONNX graph has no output '{lacking}' that its metadata declares")
+    return meta
+
+
+def load_onnx(path: str | Path, threads: int | None = None) -> tuple[LogitsFn, DeploymentMetadata]:
+    """An ONNX file exported by :func:`crossdistill.deploy.export.export_onnx`."""
+    session = onnx_session(path, threads)
+    meta = session_metadata(session, path)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        feed = {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+        return session.run([OUTPUT_NAME], feed)[0]
 
     return run, meta
 

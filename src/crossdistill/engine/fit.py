@@ -83,7 +83,7 @@ class FitOptions:
     term_grad_every: int = 0  # every k steps, log each loss term's gradient norm (0 = never)
     precision: str = "fp32"  # fp32, bf16 or fp16 autocast (see engine.precision)
     channels_last: bool = False
-    compile: bool = False
+    compile: str | None = None  # torch.compile mode (engine.precision.resolve_compile)
 
 
 @dataclass

@@ -9,7 +9,14 @@
   whose gradients hold inf/NaN is skipped and ``s`` halves; after 2000 clean steps ``s``
   doubles. The scaler's state is saved with the training state, so a resumed run goes on
   with the same scale.
-* ``auto``: bf16 on a CUDA device that supports it, else fp16 on CUDA; fp32 on the CPU.
+* ``auto``: on CUDA, the precision measured fastest for the trained network
+  (:data:`AUTO_CUDA_PRECISION`: fp32 for ENet, which is launch-bound and only gains casts
+  from autocast), else bf16 where the GPU supports it and fp16 where not; fp32 on the CPU.
+
+``train.compile`` compiles the networks with ``torch.compile``: ``true`` (or ``default``),
+``reduce-overhead`` (CUDA graphs: the step's kernels are launched as one graph, which is
+what a launch-bound student needs; the training loader drops incomplete batches, so shapes
+are static) or ``max-autotune``; off by default.
 
 The forward pass of the whole objective runs under the autocast context, so a distiller's
 frozen teacher (run under ``torch.no_grad()``) uses the same precision as the student.
@@ -32,6 +39,12 @@ from crossdistill.engine.objective import TrainingObjective
 from crossdistill.errors import ConfigError
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+#: ``auto`` on CUDA for the networks whose training step was timed in each precision
+#: (BENCHMARKS.md, "GPU check", H100: ENet 381 slices/s in fp32, 331 in bf16; UNet++ 44 in
+#: fp32, 54 in bf16, 88 with channels-last). Networks not listed get bf16 (fp16 without it).
+AUTO_CUDA_PRECISION = {"enet": "fp32", "unetpp": "bf16"}
 
 
 def device_type(device: str | torch.device) -> str:
@@ -39,8 +52,10 @@ def device_type(device: str | torch.device) -> str:
     return torch.device(device).type
 
 
-def resolve_precision(name: str, device: str | torch.device) -> str:
-    """``fp32``, ``bf16`` or ``fp16`` for the configured ``name`` on ``device`` (module doc).
+def resolve_precision(name: str, device: str | torch.device, network: str | None = None) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for the configured ``name`` on ``device`` (module doc);
+    ``auto`` on CUDA looks ``network`` (the trained network's registry name) up in
+    :data:`AUTO_CUDA_PRECISION`.
 
     Raises:
         ConfigError: an unknown name, or bf16 asked for on a GPU without bfloat16 support.
@@ -49,12 +64,28 @@ def resolve_precision(name: str, device: str | torch.device) -> str:
     if name == "auto":
         if kind != "cuda":
             return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        bf16 = torch.cuda.is_bf16_supported()
+        measured = AUTO_CUDA_PRECISION.get(network or "")
+        if measured == "fp32" or (measured == "bf16" and bf16):
+            return measured
+        return "bf16" if bf16 else "fp16"
     if name not in DTYPES:
         raise ConfigError("train.precision", f"expected auto, fp32, bf16 or fp16, got {name!r}")
     if name == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.precision", "this GPU does not support bfloat16; use fp16")
     return name
+
+
+def resolve_compile(value: bool | str) -> str | None:
+    """``train.compile``: ``false`` → None, ``true`` → ``default``, or one of
+    :data:`COMPILE_MODES`."""
+    if value is False:
+        return None
+    if value is True:
+        return "default"
+    if value not in COMPILE_MODES:
+        raise ConfigError("train.compile", f"expected true, false or one of {COMPILE_MODES}")
+    return str(value)
 
 
 def resolve_channels_last(value: bool | str, device: str | torch.device) -> bool:
@@ -70,13 +101,14 @@ class Precision:
         name: ``fp32``, ``bf16`` or ``fp16`` (already resolved, see :func:`resolve_precision`).
         device: where the step runs.
         channels_last: convert the networks and the input batches to channels-last.
-        compile: ``torch.compile`` the student and the teacher in place (state-dict keys stay).
+        compile: ``torch.compile`` mode for the student and the teacher, compiled in place
+            (state-dict keys stay); None: not compiled.
     """
 
     name: str = "fp32"
     device: str = "cpu"
     channels_last: bool = False
-    compile: bool = False
+    compile: str | None = None
     scaler: torch.amp.GradScaler | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -103,7 +135,7 @@ class Precision:
             objective.to(memory_format=torch.channels_last)
         if self.compile:
             for module in _networks(objective):
-                module.compile()
+                module.compile(mode=self.compile, dynamic=False)
         return objective
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
@@ -153,6 +185,9 @@ class Precision:
 
 
 def _networks(objective: TrainingObjective) -> Iterator[nn.Module]:
+    """The student, and the teacher when it is a PyTorch network (an ONNX teacher has no
+    parameters and runs in ONNX Runtime: nothing to compile)."""
     yield objective.student
-    if objective.teacher is not None:
-        yield objective.teacher
+    teacher = objective.teacher
+    if teacher is not None and next(teacher.parameters(), None) is not None:
+        yield teacher
