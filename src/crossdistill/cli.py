@@ -428,6 +428,14 @@ def benchmark(
     low_precision: Annotated[
         bool, typer.Option(help="Also time the students as int8 ONNX and in PyTorch bf16.")
     ] = True,
+    bf16: Annotated[
+        bool | None,
+        typer.Option(
+            "--bf16/--no-bf16",
+            help="Time PyTorch bf16 (default: only on CPUs with AVX-512 BF16 or AMX; "
+            "elsewhere it is emulated, about 10x slower than float32).",
+        ),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(help="CPU threads of PyTorch and ONNX Runtime (default torch's).")
     ] = None,
@@ -451,6 +459,7 @@ def benchmark(
         width=width,
         training=training,
         low_precision=low_precision,
+        bf16=bf16,
     )
     if threads is not None:
         options.threads = threads

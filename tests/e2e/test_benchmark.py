@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from crossdistill.deploy.benchmark import BenchmarkOptions, run_benchmark
-from crossdistill.deploy.benchmark_table import markdown_table
+from crossdistill.deploy.benchmark_table import markdown_table, summary_lines
 from crossdistill.errors import CrossDistillError
 from crossdistill.models import count_parameters, create_model
 
@@ -22,7 +22,7 @@ def _positive(value) -> bool:
 
 
 def test_api_reports_every_figure_for_students_and_teachers() -> None:
-    opts = BenchmarkOptions(networks=["enet", "deeplabv3+"], **TINY)
+    opts = BenchmarkOptions(networks=["enet", "deeplabv3+"], bf16=True, **TINY)
     result = run_benchmark(opts, progress=False)
     assert list(result["networks"]) == ["enet", "deeplabv3plus"]
     enet, deeplab = result["networks"]["enet"], result["networks"]["deeplabv3plus"]
@@ -68,6 +68,20 @@ def test_api_reports_every_figure_for_students_and_teachers() -> None:
     table = markdown_table(result)
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(rows) == 3 and rows[1].startswith("| enet |") and "goal ≥ 20×" in table
+
+
+def test_bf16_is_skipped_by_default_where_the_cpu_only_emulates_it(monkeypatch) -> None:
+    import crossdistill.deploy.benchmark as benchmark
+
+    monkeypatch.setattr(benchmark, "native_bf16", lambda: False)
+    opts = BenchmarkOptions(networks=["espnet"], training=False, **TINY)
+    result = run_benchmark(opts, progress=False)
+    espnet = result["networks"]["espnet"]
+    assert "latency_ms_torch_bf16" not in espnet and _positive(
+        espnet["latency_ms_onnxruntime_int8"]
+    )
+    assert result["machine"]["native_bf16"] is False
+    assert any("bf16 not timed" in line for line in summary_lines(result))
 
 
 @pytest.mark.parametrize(

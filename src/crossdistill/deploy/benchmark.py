@@ -17,6 +17,11 @@ machine even when the absolute times move. Before each timed run the benchmark p
 for a while, and a case timed straight after another engine's run shares the cores with them
 (ENet in PyTorch at 384², 2 threads: 90 ms right after an ONNX Runtime run, 52–55 ms after a
 50 ms pause, 52 ms in a process without ONNX Runtime).
+
+PyTorch bf16 is timed only where the CPU computes in bf16 (AVX-512 BF16 or AMX, see
+:func:`native_bf16`) unless asked for: elsewhere oneDNN emulates it, and ENet at 384² took
+2.08 s in bf16 against 0.21 s in float32 (AVX2-only 2-core EPYC, 2026-12-05), which no user
+would ship and which made a three-student benchmark run for over half an hour.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class BenchmarkOptions:
     width: float = 1.0  # < 1 only for quick checks
     training: bool = True
     low_precision: bool = True  # students also as int8 ONNX and in PyTorch bf16
+    bf16: bool | None = None  # PyTorch bf16 too; None: only where native_bf16()
     threads: int = field(default_factory=torch.get_num_threads)
 
     def check(self) -> None:
@@ -130,7 +136,7 @@ def _inference_cases(name: str, model: torch.nn.Module, opts: BenchmarkOptions, 
     cases = {(name, "torch", b): torch_case(x) for b, x in inputs.items()}
     if name not in STUDENTS:
         return row, cases
-    if opts.low_precision:
+    if opts.low_precision and (native_bf16() if opts.bf16 is None else opts.bf16):
         for b, x in inputs.items():
             cases[(name, "torch_bf16", b)] = torch_case(x, torch.bfloat16)
     spec = {"name": name, "width": opts.width, "in_channels": 1, "num_classes": 2}
@@ -204,7 +210,8 @@ def run_benchmark(opts: BenchmarkOptions | None = None, progress: bool = True) -
     ``onnx_bytes``, ``latency_ms_onnxruntime``, ``throughput_onnxruntime``, and unless
     ``low_precision`` is off ``onnx_int8_bytes``, ``latency_ms_onnxruntime_int8``,
     ``throughput_onnxruntime_int8`` (static int8 QDQ graph) and ``latency_ms_torch_bf16``,
-    ``throughput_torch_bf16`` (autocast to bfloat16 on the CPU)), ``training``
+    ``throughput_torch_bf16`` (autocast to bfloat16 on the CPU; by default only where
+    :func:`native_bf16`, see ``machine.native_bf16``)), ``training``
     (``student_step_ms``, ``distill_step_ms``, teacher, student, terms, batch),
     ``distill_step_over_student_step``, ``goals`` (:func:`goal_ratios`), the options, the
     machine and the load average before and after.
@@ -303,4 +310,11 @@ def _machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
         "numpy": np.__version__,
+        "native_bf16": native_bf16(),
     }
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic (AVX-512 BF16 or AMX tiles) for oneDNN to use."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)

@@ -79,6 +79,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             "ENet torch float32 / bf16 latency at batch 1: "
             f"{goals['enet_torch_over_enet_torch_bf16']:.2f}×"
         )
+    elif result.get("machine", {}).get("native_bf16") is False:
+        lines.append(
+            "PyTorch bf16 not timed: this CPU has no AVX-512 BF16 or AMX (--bf16 forces it)"
+        )
     return lines
 
 
