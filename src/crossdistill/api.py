@@ -9,16 +9,20 @@ configuration, metrics, checkpoints, evaluation, summary and figures.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crossdistill.config import RunConfig
 from crossdistill.data.cache import Cache
 from crossdistill.engine.loading import checkpoint_path, load_model
 from crossdistill.engine.run_folder import RunFolder, write_json
 from crossdistill.engine.run_lock import exclusive_run
-from crossdistill.eval.evaluate import evaluate_model
-from crossdistill.eval.figures import plot_overlay
-from crossdistill.run import build_run
-from crossdistill.run_summary import RunSummary
+from crossdistill.run_inputs import open_run_inputs
+
+if TYPE_CHECKING:
+    from crossdistill.run_summary import RunSummary
+
+# The engine, MONAI and the evaluation are imported inside the calls, after the inputs are
+# checked: a wrong path or site fails at once instead of after ~10 s of imports.
 
 
 @exclusive_run  # one live run per run folder (RUN/.lock)
@@ -28,6 +32,9 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> Run
     ``resume``: continue an interrupted run from its last checkpoint (same result as an
     uninterrupted one). See :mod:`crossdistill.run` for what is built and written.
     """
+    open_run_inputs(config)
+    from crossdistill.run import build_run
+
     return build_run(config).execute(resume=resume, progress=progress)
 
 
@@ -61,6 +68,9 @@ def evaluate(
     (and an overlay PNG) into ``out`` (default: the run folder, or beside the checkpoint)."""
     model, meta = load_model(checkpoint)
     cache = Cache(cache_dir)
+    from crossdistill.eval.evaluate import evaluate_model
+    from crossdistill.eval.figures import plot_overlay
+
     channels = int(meta["model"]["in_channels"])
     folders = cache.resolve_sites(sites)
     result = evaluate_model(model, cache, folders, split, channels)

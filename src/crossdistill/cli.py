@@ -180,13 +180,14 @@ def train(
     tracking: TrackingOption = None,
 ) -> None:
     """Train a teacher or a student without a teacher (plain, SAML or DRDG)."""
-    from crossdistill import api
     from crossdistill.config import load_config
 
     overrides = list(set_ or []) + _tracking_overrides(tracking)
     if method is not None:
         overrides.append(f"train.method={method}")
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, overrides)  # a bad key fails before the engine is imported
+    from crossdistill import api
+
     _print_summary(api.train(cfg, resume=resume))
 
 
@@ -215,7 +216,6 @@ def distill(
     tracking: TrackingOption = None,
 ) -> None:
     """Train a student distilled from a teacher checkpoint."""
-    from crossdistill import api
     from crossdistill.config import load_config
 
     overrides = list(set_ or []) + _tracking_overrides(tracking)
@@ -223,7 +223,10 @@ def distill(
         overrides.append(f"distill.teacher={teacher}")
     if teacher_cache:
         overrides.append("distill.teacher_cache=true")
-    _print_summary(api.distill(load_config(config, overrides), method, resume=resume))
+    cfg = load_config(config, overrides)
+    from crossdistill import api
+
+    _print_summary(api.distill(cfg, method, resume=resume))
 
 
 @app.command()

@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from crossdistill.config import RunConfig, dump_config, protocol_sites
+from crossdistill.config import RunConfig, dump_config
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
-from crossdistill.data.sites import resolve_site
 from crossdistill.distill import preset_terms
 from crossdistill.distill.controls import build_control
 from crossdistill.engine import distributed, global_batch
@@ -47,6 +46,7 @@ from crossdistill.eval.figures import plot_curves, plot_overlay
 from crossdistill.methods import create_objective, method_names
 from crossdistill.models import create_model
 from crossdistill.models.registry import canonical_name
+from crossdistill.run_inputs import open_run_inputs
 from crossdistill.run_summary import RunSummary, summarise, teacher_reliability
 from crossdistill.tracking import final_metrics, open_tracker, require_backend
 
@@ -58,20 +58,6 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device", "CUDA was asked for but no GPU is available")
     return name
-
-
-def run_sites(config: RunConfig, cache: Cache) -> tuple[list[str], list[str]]:
-    """``(train_sites, eval_sites)`` as folders, from the protocol preset or the lists given."""
-    if config.protocol != "custom":
-        if config.target is None:
-            raise ConfigError("target", f"protocol '{config.protocol}' needs a target site")
-        target = resolve_site(config.target, cache.sites)
-        return protocol_sites(config.protocol, config.role, target, cache.sites)
-    if not config.train.sites:
-        raise ConfigError("train.sites", "give the training sites (or a protocol and a target)")
-    train_sites = cache.resolve_sites(config.train.sites)
-    eval_sites = cache.resolve_sites(config.eval.sites) if config.eval.sites else train_sites
-    return train_sites, eval_sites
 
 
 def kd_terms(config: RunConfig) -> dict[str, dict[str, Any]]:
@@ -253,10 +239,7 @@ def build_run(config: RunConfig) -> Run:
         )
     terms = kd_terms(config)
     require_backend(config.tracking.backend)  # a missing package fails before any work
-    if config.data.cache is None:
-        raise ConfigError("data.cache", "give the cache folder written by `crossdistill prepare`")
-    cache = Cache(config.data.cache)
-    train_sites, eval_sites = run_sites(config, cache)
+    cache, train_sites, eval_sites = open_run_inputs(config)
     device = distributed.init_from_env(resolve_device(config.device))  # torchrun: rank's GPU
     global_batch.local_batch_size(config.train.batch_size)  # it splits evenly over the ranks
     precision = resolve_precision(config.train.precision, device, canonical_name(config.model.name))

@@ -48,7 +48,7 @@ from crossdistill.errors import CrossDistillError, InputError
 from crossdistill.eval.evaluate import evaluate_model
 from crossdistill.eval.inference import network_batches
 from crossdistill.eval.postprocess import largest_component
-from crossdistill.run import run_sites
+from crossdistill.run_inputs import run_sites
 
 QUANTIZATIONS = ("int8",)
 DEFAULT_MAX_DROP = 0.005
