@@ -402,12 +402,14 @@ def test_grid_stopped_after_its_first_run_continues(engine_cache, tmp_path):
     """A grid stopped after its first run (``--max-runs 1``) goes on where it stopped, with
     two runs in parallel (``--jobs 2``); a run interrupted after its last checkpoint resumes."""
     out = tmp_path / "grid"
-    first = _reproduce_cli(engine_cache, out, "--max-runs", "1")
-    assert first.returncode == 0, first.stderr
+    grid = {"preset": "demo", "data": engine_cache, "sites": ["S4"], "students": ["enet"]}
+    grid |= {"teachers": ["unetpp"], "out": out, "overrides": TINY[1::2]}
+    lines: list[str] = []
+    reproduce(2, **grid, max_runs=1, echo=lines.append)  # in this process: no import cost
     runs = out / "runs" / "UCL" / "seed0"
     teacher = runs / "teacher-unetpp-cross-site" / "summary.json"
     assert teacher.is_file() and not (runs / "enet-wo").exists()
-    assert "0 runs reused, 1 trained, 0 failed, 2 left to run" in first.stdout
+    assert any("0 runs reused, 1 trained, 0 failed, 2 left to run" in line for line in lines)
     stamp = teacher.stat().st_mtime_ns
 
     second = _reproduce_cli(engine_cache, out, "--jobs", "2")
@@ -424,18 +426,8 @@ def test_grid_stopped_after_its_first_run_continues(engine_cache, tmp_path):
     # enet-wo killed after its last checkpoint, before writing its summary
     (runs / "enet-wo" / "summary.json").unlink()
     stamp = distilled.stat().st_mtime_ns
-    lines: list[str] = []
-    result = reproduce(
-        2,
-        preset="demo",
-        data=engine_cache,
-        sites=["S4"],
-        students=["enet"],
-        teachers=["unetpp"],
-        out=out,
-        overrides=TINY[1::2],
-        echo=lines.append,
-    )
+    lines = []
+    result = reproduce(2, **grid, echo=lines.append)
     assert "[1/1] resume UCL/seed0/enet-wo (interrupted)" in lines
     assert result["trained"] == ["UCL/seed0/enet-wo"] and len(result["reused"]) == 2
     assert (runs / "enet-wo" / "summary.json").is_file()
