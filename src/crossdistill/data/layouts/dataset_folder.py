@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from crossdistill.data.cases import CaseFiles
 from crossdistill.data.containment import check_contained
 from crossdistill.data.io import VOLUME_SUFFIXES
+from crossdistill.data.layouts.bounded_read import read_bounded
 from crossdistill.errors import InputError
 
 DATASET_JSON = "dataset.json"
@@ -104,13 +105,7 @@ def _read_json(path: Path, root: Path) -> dict:
     check_contained(path, root)
     if not path.is_file():
         raise InputError(path, "not a regular file")
-    try:
-        with open(path, "rb") as handle:
-            blob = handle.read(MAX_JSON_BYTES + 1)
-    except OSError as err:
-        raise InputError(path, f"cannot read: {err.strerror or err}") from None
-    if len(blob) > MAX_JSON_BYTES:
-        raise InputError(path, f"larger than {MAX_JSON_BYTES >> 20} MiB; not a dataset.json")
+    blob = read_bounded(path, MAX_JSON_BYTES, "not a dataset.json")
     try:
         meta = json.loads(blob.decode("utf-8-sig"))
     except UnicodeDecodeError:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from crossdistill.data.cases import CaseFiles
 from crossdistill.data.io import volume_suffix
+from crossdistill.data.layouts.bounded_read import read_bounded
 from crossdistill.data.sites import site_name_problem
 from crossdistill.errors import InputError
 
@@ -67,13 +68,7 @@ def _read_text(path: Path) -> str:
         raise InputError(path, "site map does not exist")
     if not path.is_file():
         raise InputError(path, "the site map is not a regular file")
-    try:
-        with open(path, "rb") as handle:
-            blob = handle.read(MAX_CSV_BYTES + 1)
-    except OSError as err:
-        raise InputError(path, f"cannot read: {err.strerror or err}") from None
-    if len(blob) > MAX_CSV_BYTES:
-        raise InputError(path, f"larger than {MAX_CSV_BYTES >> 20} MiB; not a site map")
+    blob = read_bounded(path, MAX_CSV_BYTES, "not a site map")
     try:
         return blob.decode("utf-8-sig")  # a BOM from a spreadsheet is dropped
     except UnicodeDecodeError:
