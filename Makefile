@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest workers (pytest-xdist); each worker and the processes it starts use one thread.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint install
 
@@ -22,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/crossdistill demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
