@@ -4,8 +4,9 @@
 
 At batch × 2 classes × size² (paper: 16 × 2 × 384²) it measures each loss (segmentation, LM,
 KMM on ENet's "high" feature shape — 128 channels at size/8 — against a 512-channel teacher
-feature, AAM), a naive unfold-based AAM written here for comparison, and one forward +
-backward of ENet (the student step the KD terms are added to).
+feature, AAM), AAM fused by ``torch.compile`` (``aam.fused``; compiled in the warm-up runs),
+a naive unfold-based AAM written here for comparison, and one forward + backward of ENet (the
+student step the KD terms are added to). ``--no-fused`` leaves the compiled AAM out.
 
 Time: median over ``--repeats`` runs after two warm-up runs (CUDA: synchronised). On a shared
 CPU the numbers move with the load of other processes; the report gives the load average.
@@ -19,7 +20,8 @@ inputs excluded, gradients of the inputs included.
     ``tracemalloc`` does not see torch's allocations at all).
 
 ``--json`` prints one JSON object with ``aam_speedup_vs_unfold`` (naive time / AAM time;
-goal ≥ 3), ``aam_memory_ratio_vs_unfold`` (AAM peak / naive peak; goal ≤ 1/3) and
+goal ≥ 3), ``aam_fused_speedup_vs_unfold`` (naive time / fused AAM time; issue 20's GPU goal
+≥ 3), ``aam_memory_ratio_vs_unfold`` (AAM peak / naive peak; goal ≤ 1/3) and
 ``kd_terms_over_student_step`` ((LM + KMM + AAM time) / ENet step time; goal ≤ 0.25).
 """
 
@@ -175,7 +177,9 @@ def _student(device: torch.device) -> tuple[nn.Module, str]:
     return standin.to(device), "stand-in (2 convs; ENet missing)"
 
 
-def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, Any]:
+def run(
+    batch: int, size: int, device: torch.device, repeats: int, fused: bool = True
+) -> dict[str, Any]:
     torch.manual_seed(0)
     classes, fs = 2, size // 8
     logits = (0.5 * torch.randn(batch, classes, size, size, device=device)).requires_grad_()
@@ -187,6 +191,15 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
     with torch.no_grad():
         ours, naive = affinity_loss(logits, teacher), naive_affinity_loss(logits, teacher)
     assert math.isclose(float(ours), float(naive), rel_tol=1e-4), (float(ours), float(naive))
+    if fused:
+        z = logits.detach().clone().requires_grad_()
+        value = affinity_loss(z, teacher, fused=True)
+        (grad,) = torch.autograd.grad(value, z)
+        z = logits.detach().clone().requires_grad_()
+        (eager_grad,) = torch.autograd.grad(affinity_loss(z, teacher), z)
+        value = float(value.detach())
+        assert math.isclose(value, float(ours), rel_tol=1e-4), (value, float(ours))
+        assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-9), "fused AAM gradient"
 
     student, student_name = _student(device)
     images = torch.randn(batch, 1, size, size, device=device)
@@ -207,6 +220,11 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
             lambda: affinity_loss(logits, teacher, sizes=(1, 2, 3)), logits
         ),
         "aam_naive_unfold": _loss_step(lambda: naive_affinity_loss(logits, teacher), logits),
+        **(
+            {"aam_fused": _loss_step(lambda: affinity_loss(logits, teacher, fused=True), logits)}
+            if fused
+            else {}
+        ),
         # the readings of issue 18 (goal: each within 2x of "aam")
         **{
             f"aam_stride{r}": _loss_step(
@@ -243,6 +261,16 @@ def run(batch: int, size: int, device: torch.device, repeats: int) -> dict[str, 
         "aam_speedup_vs_unfold": results["aam_naive_unfold"]["time_ms"] / results["aam"]["time_ms"],
         "aam_memory_ratio_vs_unfold": results["aam"]["peak_mib"]
         / results["aam_naive_unfold"]["peak_mib"],
+        **(
+            {
+                "aam_fused_speedup_vs_unfold": results["aam_naive_unfold"]["time_ms"]
+                / results["aam_fused"]["time_ms"],
+                "aam_fused_speedup_vs_aam": results["aam"]["time_ms"]
+                / results["aam_fused"]["time_ms"],
+            }
+            if fused
+            else {}
+        ),
         "kd_terms_over_student_step": kd / results["enet_step"]["time_ms"],
         "aam_readings_over_aam": {
             k: results[k]["time_ms"] / results["aam"]["time_ms"]
@@ -277,6 +305,15 @@ def _table(report: dict[str, Any]) -> str:
     lines += [
         f"AAM speed-up vs unfold: {speed:.2f}×  (goal ≥ 3: {verdict(speed >= 3)})",
         f"AAM memory / unfold:    {mem:.3f}   (goal ≤ 0.333: {verdict(mem <= 1 / 3)})",
+        *(
+            [
+                f"fused AAM vs unfold:    {report['aam_fused_speedup_vs_unfold']:.2f}×  (goal ≥ 3 "
+                f"on a GPU: {verdict(report['aam_fused_speedup_vs_unfold'] >= 3)}); vs eager "
+                f"AAM: {report['aam_fused_speedup_vs_aam']:.2f}×"
+            ]
+            if "aam_fused_speedup_vs_unfold" in report
+            else []
+        ),
         f"LM+KMM+AAM / ENet step: {share:.3f}   (goal ≤ 0.25: {verdict(share <= 0.25)})",
         *(
             f"{k} / aam: {v:.2f}×  (goal ≤ 2: {verdict(v <= 2)})"
@@ -294,10 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--no-fused", dest="fused", action="store_false", help="leave out the compiled AAM"
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device available")
-    report = run(args.batch, args.size, torch.device(args.device), args.repeats)
+    report = run(args.batch, args.size, torch.device(args.device), args.repeats, args.fused)
     print(json.dumps(report) if args.json else _table(report))
     return 0
 

@@ -24,7 +24,9 @@ padded copy or a validity mask; nothing of size N×C×H×W×8 is ever materialis
 values and gradient as clamping the probabilities) and ``F = exp(log F)``. The pair sums run
 in a custom autograd function with a hand-written backward (see ``_AffinityPairs``) that keeps
 nothing per offset between forward and backward. Computation is in float32 (float64 for
-float64 input) with autocast disabled, so it is safe under fp16/bf16 autocast.
+float64 input) with autocast disabled, so it is safe under fp16/bf16 autocast. ``fused=True``
+computes the same pair sums as one ``torch.compile``d graph instead
+(:mod:`crossdistill.losses.affinity_fused`: fewer, larger kernels for the GPU).
 
 ``AffinityLoss`` wraps the function as a module; with ``adaptive=True`` the per-size logits
 ``w`` are a parameter trained, as in AAF, by gradient *ascent*: the weights pass through a
@@ -41,26 +43,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossdistill.losses.affinity_fused import fused_pair_losses
 from crossdistill.losses.contract import DistillLoss, float32_island
 from crossdistill.losses.label_grid import majority_gate, majority_labels
-from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
 from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
-from crossdistill.losses.neighbour_pairs import region as _region
+from crossdistill.losses.neighbour_pairs import pair_slices
 from crossdistill.losses.relational_affinity import relational_affinity_loss
 from crossdistill.paper import AAM_MARGIN
 
 _CHUNK_ELEMENTS = 1 << 20  # CPU: batch chunks of ~4 MiB temporaries (GPU: one chunk)
-
-
-def _offsets(size: int, H: int, W: int) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:
-    """``((rows_i, cols_i), (rows_j, cols_j))`` for the 4 half-plane offsets that fit."""
-    regions = []
-    for dy, dx in _HALF_PLANE:
-        ys_i, ys_j = _region(dy * size, H)
-        xs_i, xs_j = _region(dx * size, W)
-        if ys_i.start < ys_i.stop and xs_i.start < xs_i.stop:  # else: no pair fits
-            regions.append(((ys_i, xs_i), (ys_j, xs_j)))
-    return regions
 
 
 def teacher_labels(teacher_logits: Tensor) -> Tensor:
@@ -142,7 +133,7 @@ class _AffinityPairs(torch.autograd.Function):
             pos_sum = neg_sum = n_pos = n_neg = logp.new_zeros(())
             for rows in _chunks(N, K * H * W, logp.device):
                 lab, val = labels[rows], None if valid is None else valid[rows]
-                for idx_i, idx_j in _offsets(size, H, W):
+                for idx_i, idx_j in pair_slices(size, H, W):
                     _, w_ij, w_ji, pos, neg = _pair_values(
                         p[rows], logp[rows], lab, val, idx_i, idx_j
                     )
@@ -180,7 +171,7 @@ class _AffinityPairs(torch.autograd.Function):
             for rows in _chunks(N, K * H * W, logp.device):
                 lab, val = labels[rows], None if valid is None else valid[rows]
                 p_r, logp_r, grad_r = p[rows], logp[rows], grad[rows]
-                for idx_i, idx_j in _offsets(size, H, W):
+                for idx_i, idx_j in pair_slices(size, H, W):
                     d, w_ij, w_ji, pos, neg = _pair_values(p_r, logp_r, lab, val, idx_i, idx_j)
                     pos_a, neg_b = pos.mul_(a), neg.mul_(b)
                     g_ij = torch.addcmul(pos_a, neg_b, (w_ij < ctx.margin).to(d.dtype), value=-1)
@@ -203,6 +194,7 @@ def affinity_loss(
     weights: Tensor | Sequence[float] | None = None,
     *,
     valid: Tensor | None = None,
+    fused: bool = False,
 ) -> Tensor:
     """The AAM loss ``L_AA`` (formula: module doc).
 
@@ -215,6 +207,8 @@ def affinity_loss(
         weights: one logit per size; combined with ``softmax(weights)``. None = equal weights.
             A tensor keeps its gradient (see ``AffinityLoss(adaptive=True)``).
         valid: optional ``(N, H, W)`` bool mask of pixels allowed to form pairs.
+        fused: compute the pair sums with ``torch.compile`` (``affinity_fused``) instead of
+            the eager custom autograd function; same values and gradients.
 
     Returns:
         A scalar tensor in the compute dtype (float32, or float64 for float64 input).
@@ -240,7 +234,8 @@ def affinity_loss(
 
     with float32_island(student_logits) as dtype:
         logp = torch.log_softmax(student_logits.to(dtype), dim=1).clamp_min(_LOG_CLIP)
-        losses = _AffinityPairs.apply(logp, labels, valid, sizes, float(margin))
+        pairs = fused_pair_losses if fused else _AffinityPairs.apply
+        losses = pairs(logp, labels, valid, sizes, float(margin))
         if weights is None:
             return losses.mean() if len(sizes) > 1 else losses[0]
         w = torch.as_tensor(weights, device=losses.device).to(dtype)
@@ -296,6 +291,8 @@ class AffinityLoss(DistillLoss):
             pulled towards the teacher's own ``W^T_ij`` on the same grid (its probabilities,
             or its feature map at the same tap resized to the student's grid), by
             ``mean |W^S − W^T|`` (``relational_affinity``); ``margin`` is unused then.
+        fused: the hinge's pair sums as one ``torch.compile``d graph (``affinity_fused``;
+            compiled on the first call per input shape); ``match: labels`` only.
     """
 
     def __init__(
@@ -306,6 +303,7 @@ class AffinityLoss(DistillLoss):
         on: str = "probabilities",
         stride: int = 1,
         match: str = "labels",
+        fused: bool = False,
     ):
         super().__init__()
         if match not in MATCHES:
@@ -329,6 +327,11 @@ class AffinityLoss(DistillLoss):
             raise ValueError(f"margin must be a number >= 0, got {margin!r}")
         if not isinstance(adaptive, bool):
             raise TypeError(f"adaptive must be true or false, got {adaptive!r}")
+        if not isinstance(fused, bool):
+            raise TypeError(f"fused must be true or false, got {fused!r}")
+        if fused and match == "teacher":
+            raise ValueError("fused applies to the labelled hinge (match: labels) only")
+        self.fused = fused
         self.margin = float(margin)
         self.sizes = tuple(sizes)
         self.adaptive = adaptive
@@ -381,9 +384,12 @@ class AffinityLoss(DistillLoss):
             teacher_logits = majority_labels(labels, grid, max(classes, 2))
             if valid is not None:
                 valid = majority_gate(valid.detach().reshape(labels.shape), grid)
-        return affinity_loss(student, teacher_logits, self.margin, self.sizes, weights, valid=valid)
+        return affinity_loss(
+            student, teacher_logits, self.margin, self.sizes, weights, valid=valid, fused=self.fused
+        )
 
     def extra_repr(self) -> str:
         text = f"margin={self.margin}, sizes={self.sizes}, adaptive={self.adaptive}, on={self.on}"
         text += f", match={self.match}" if self.match != "labels" else ""
+        text += ", fused=True" if self.fused else ""
         return text + (f", stride={self.stride}" if self.stride > 1 else "")

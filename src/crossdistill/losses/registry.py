@@ -162,8 +162,8 @@ register_term(
 register_term(
     TermSpec(
         name="aam",
-        build=lambda _s, _t, margin, sizes, adaptive, on, stride, match: AffinityLoss(
-            margin, sizes, adaptive, on, stride, match
+        build=lambda _s, _t, margin, sizes, adaptive, on, stride, match, fused: AffinityLoss(
+            margin, sizes, adaptive, on, stride, match, fused
         ),
         options={
             "margin": AAM_MARGIN,
@@ -172,6 +172,7 @@ register_term(
             "on": "probabilities",
             "stride": 1,
             "match": "labels",
+            "fused": False,
         },
         default_weight=LAMBDA_AAM,
         gateable=True,

@@ -23,9 +23,8 @@ import torch
 from torch import Tensor
 
 from crossdistill.losses.contract import float32_island
-from crossdistill.losses.neighbour_pairs import HALF_PLANE as _HALF_PLANE
 from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
-from crossdistill.losses.neighbour_pairs import region as _region
+from crossdistill.losses.neighbour_pairs import pair_slices
 
 
 def _pair_kl(logp: Tensor, rows: tuple[slice, slice], cols: tuple[slice, slice]):
@@ -66,10 +65,8 @@ def relational_affinity_loss(
         losses = []
         for size in sizes:
             total, count = log_s.new_zeros(()), log_s.new_zeros(())
-            for dy, dx in _HALF_PLANE:
-                rows, cols = _region(dy * size, H), _region(dx * size, W)
-                if rows[0].start >= rows[0].stop or cols[0].start >= cols[0].stop:
-                    continue
+            for (rows_i, cols_i), (rows_j, cols_j) in pair_slices(size, H, W):
+                rows, cols = (rows_i, rows_j), (cols_i, cols_j)
                 s_ij, s_ji = _pair_kl(log_s, rows, cols)
                 with torch.no_grad():
                     t_ij, t_ji = _pair_kl(log_t, rows, cols)

@@ -1,0 +1,80 @@
+"""AAM's pair sums as one compiled graph (``distill.terms.aam.fused: true``).
+
+The eager AAM (:mod:`crossdistill.losses.affinity`) runs every offset of every size as a
+handful of small tensor operations, forward and backward: on a GPU its time is kernel
+launches, not arithmetic. Here the same per-size loss::
+
+    W_ij = Σ_c F_j,c (log F_j,c − log F_i,c),   W_ji = −Σ_c F_i,c (log F_j,c − log F_i,c)
+    L_s  = (Σ_{P+} (W_ij + W_ji)) / |P+|  +  (Σ_{P−} relu(m − W_ij) + relu(m − W_ji)) / |P−|
+
+(|P±| counting both orders, the mean of ∅ being 0) is written as plain tensor operations over
+two views of ``log F`` per offset, autograd derives the backward, and ``torch.compile``
+(``fullgraph=True``, static shapes) hands the whole forward and backward to Inductor, which
+fuses them into a few kernels (Triton on CUDA, C++ on the CPU). Values and gradients equal the
+eager version's within float32 rounding (only the order of the sums differs); ``relu``'s
+gradient is 0 at ``W = m``, as in the eager backward.
+
+The first call for each input shape, set of sizes, margin and gating compiles (on the CPU
+with a C++ compiler: about a minute; the training loop's batches share one shape). Off by
+default: the speed-up is a GPU figure (``benchmarks/losses.py --device cuda``), not yet
+measured on one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from crossdistill.losses.neighbour_pairs import pair_slices
+
+#: ``torch.compile`` backend of :func:`fused_pair_losses` (``"aot_eager"`` traces the same
+#: graph and its backward without generating kernels).
+COMPILE_BACKEND = "inductor"
+
+_compiled: dict[str, Callable[..., Tensor]] = {}
+
+
+def pair_losses(
+    logp: Tensor, labels: Tensor, valid: Tensor | None, sizes: tuple[int, ...], margin: float
+) -> Tensor:
+    """``[L_s for s in sizes]`` (module doc) from clipped log-probabilities ``logp``
+    ``(N, K, H, W)``, teacher labels ``(N, H, W)`` and an optional ``(N, H, W)`` bool gate, by
+    plain autograd (the function that :func:`fused_pair_losses` compiles)."""
+    _, _, H, W = logp.shape
+    p = logp.exp()
+    losses = []
+    for size in sizes:
+        pos_sum = neg_sum = n_pos = n_neg = logp.new_zeros(())
+        for (rows_i, cols_i), (rows_j, cols_j) in pair_slices(size, H, W):
+            same = labels[:, rows_i, cols_i] == labels[:, rows_j, cols_j]
+            if valid is None:
+                pos, neg = same, ~same
+            else:
+                both = valid[:, rows_i, cols_i] & valid[:, rows_j, cols_j]
+                pos, neg = same & both, both & ~same
+            pos, neg = pos.to(logp.dtype), neg.to(logp.dtype)
+            d = logp[:, :, rows_j, cols_j] - logp[:, :, rows_i, cols_i]
+            w_ij = (p[:, :, rows_j, cols_j] * d).sum(1)
+            w_ji = -(p[:, :, rows_i, cols_i] * d).sum(1)
+            pos_sum = pos_sum + ((w_ij + w_ji) * pos).sum()
+            hinge = (margin - w_ij).relu() + (margin - w_ji).relu()
+            neg_sum = neg_sum + (hinge * neg).sum()
+            n_pos = n_pos + 2 * pos.sum()
+            n_neg = n_neg + 2 * neg.sum()
+        losses.append(pos_sum / n_pos.clamp_min(1) + neg_sum / n_neg.clamp_min(1))
+    return torch.stack(losses)
+
+
+def fused_pair_losses(
+    logp: Tensor, labels: Tensor, valid: Tensor | None, sizes: tuple[int, ...], margin: float
+) -> Tensor:
+    """:func:`pair_losses` compiled with ``torch.compile`` (module doc); same arguments."""
+    compiled = _compiled.get(COMPILE_BACKEND)
+    if compiled is None:
+        compiled = torch.compile(
+            pair_losses, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND
+        )
+        _compiled[COMPILE_BACKEND] = compiled
+    return compiled(logp, labels, valid, tuple(sizes), float(margin))
