@@ -9,6 +9,11 @@ set -u
 cd /work/main
 while pgrep -f "runs/study24.sh" >/dev/null; do sleep 30; done
 date -u +"start %FT%TZ"
+# Teachers restored from docs/results carry summaries but no checkpoints: retrain them (the CPU
+# runs are deterministic, so they come out the same) for the students still to distil.
+for d in runs/compare-study-enet/runs/*/seed*/teacher-*; do
+  [ -e "$d/checkpoints/best.safetensors" ] || { echo "retrain $d"; rm -rf "$d"; }
+done
 BEST=$(.venv/bin/python - <<'PY'
 import json
 try:
