@@ -371,6 +371,10 @@ def export(
     reduce_range: Annotated[
         bool, typer.Option(help="7-bit weights: no int16 saturation on CPUs without VNNI.")
     ] = True,
+    activation_range: Annotated[
+        str,
+        typer.Option(help="Activation ranges: percentile (0.01-99.99th) or minmax (extremes)."),
+    ] = "percentile",
 ) -> None:
     """Export a trained network to ONNX or TorchScript, with its preprocessing metadata;
     ``--quantize int8`` writes a calibrated int8 ONNX graph after checking its Dice."""
@@ -401,6 +405,7 @@ def export(
         max_drop=max_drop,
         force=force,
         reduce_range=reduce_range,
+        activation_range=activation_range.lower(),
     )
     if result.forced:
         typer.echo(

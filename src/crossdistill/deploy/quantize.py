@@ -5,8 +5,10 @@ other quantisable operators run in 8-bit integers (docs/design.md §10):
 
 1. the float32 graph of :func:`~crossdistill.deploy.export.write_onnx`;
 2. ONNX Runtime's pre-processing (shape inference, graph optimisation) and
-   ``quantize_static`` in the QDQ format: uint8 activations with scales from the min/max
-   seen on the calibration slices, int8 weights with one scale per output channel
+   ``quantize_static`` in the QDQ format: uint8 activations whose ranges are read from the
+   calibration slices (``activation_range``: by default the 0.01th to 99.99th percentile of
+   each tensor's values, so that a few extreme values do not coarsen the step for all the
+   others; ``minmax``: the extremes), int8 weights with one scale per output channel
    (``per_channel``); ``reduce_range`` keeps the weights in 7 bits, so the uint8×int8 dot
    products of CPUs without VNNI (AVX2's ``vpmaddubsw``) cannot saturate and the graph gives
    the same results on every x86 CPU;
@@ -24,6 +26,8 @@ the measured Dice (:class:`~crossdistill.deploy.metadata.DeploymentMetadata`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -51,6 +55,10 @@ from crossdistill.eval.postprocess import largest_component
 from crossdistill.run_inputs import run_sites
 
 QUANTIZATIONS = ("int8",)
+#: How each activation's range is read from the calibration slices (module doc, step 2).
+ACTIVATION_RANGES = ("percentile", "minmax")
+DEFAULT_ACTIVATION_RANGE = "percentile"
+PERCENTILE = 99.99
 DEFAULT_MAX_DROP = 0.005
 DEFAULT_SLICES = 64
 CALIBRATION_BATCH = 8
@@ -144,6 +152,13 @@ def _calibration_reader(slices: np.ndarray):
     return SliceReader()
 
 
+def _check_activation_range(value: str) -> None:
+    if value not in ACTIVATION_RANGES:
+        raise CrossDistillError(
+            f"--activation-range: expected {' or '.join(ACTIVATION_RANGES)}, got {value!r}"
+        )
+
+
 def quantize_onnx(
     float_file: str | Path,
     out: str | Path,
@@ -151,13 +166,17 @@ def quantize_onnx(
     meta: DeploymentMetadata,
     reduce_range: bool = True,
     per_channel: bool = True,
+    activation_range: str = DEFAULT_ACTIVATION_RANGE,
 ) -> Path:
     """Quantise the float32 ONNX graph ``float_file`` (module doc, step 2) with ``slices`` as
     calibration data and write it to ``out`` with ``meta`` (its precision set to int8)."""
+    _check_activation_range(activation_range)
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    percentile = activation_range == "percentile"
+    method = CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax
     with tempfile.TemporaryDirectory(prefix="crossdistill-int8-") as tmp, _quiet_onnxruntime():
         prepared = Path(tmp) / "prepared.onnx"
         quantized = Path(tmp) / "int8.onnx"
@@ -171,7 +190,8 @@ def quantize_onnx(
             reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=method,
+            extra_options={"CalibPercentile": PERCENTILE} if percentile else {},
         )
         save_onnx_graph(onnx.load(str(quantized)), replace(meta, precision="int8"), out)
     return out
@@ -179,8 +199,9 @@ def quantize_onnx(
 
 @contextmanager
 def _quiet_onnxruntime() -> Iterator[None]:
-    """Silence the notes that quantisation logs for every graph (ONNX Runtime's C++ logger
-    on unused initialisers, Python ``logging`` on tensors it leaves in float)."""
+    """Silence the notes that quantisation writes for every graph (ONNX Runtime's C++ logger
+    on unused initialisers, Python ``logging`` on tensors it leaves in float, the percentile
+    calibrator's ``print`` calls)."""
     import onnxruntime as ort
 
     logger = logging.getLogger()
@@ -188,7 +209,8 @@ def _quiet_onnxruntime() -> Iterator[None]:
     ort.set_default_logger_severity(3)
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         logger.setLevel(level)
         ort.set_default_logger_severity(2)
@@ -263,6 +285,7 @@ def export_int8(
     max_drop: float = DEFAULT_MAX_DROP,
     force: bool = False,
     reduce_range: bool = True,
+    activation_range: str = DEFAULT_ACTIVATION_RANGE,
 ) -> Int8Export:
     """Export ``checkpoint`` as an int8 ONNX graph at ``out`` (module doc).
 
@@ -273,11 +296,14 @@ def export_int8(
         max_drop: the largest Dice loss (float32 − int8) on their validation cases that is
             accepted.
         force: write the file even if the check fails (the result says so).
+        reduce_range: 7-bit weights (module doc).
+        activation_range: ``percentile`` or ``minmax`` (module doc).
 
     Raises:
         CrossDistillError: the Dice drop exceeds ``max_drop`` and ``force`` is not set
             (nothing is written), or the calibration cache does not fit the network.
     """
+    _check_activation_range(activation_range)
     if max_drop < 0:
         raise CrossDistillError(f"--max-drop must be ≥ 0, got {max_drop}")
     import onnx
@@ -298,7 +324,14 @@ def export_int8(
     data = calibration_slices(cache, names, meta.channels, slices)
     with tempfile.TemporaryDirectory(prefix="crossdistill-int8-") as tmp:
         float_file = write_onnx(module, meta, Path(tmp) / "float32.onnx")
-        int8_file = quantize_onnx(float_file, Path(tmp) / "int8.onnx", data, meta, reduce_range)
+        int8_file = quantize_onnx(
+            float_file,
+            Path(tmp) / "int8.onnx",
+            data,
+            meta,
+            reduce_range,
+            activation_range=activation_range,
+        )
         engines = [Engine(*load_onnx(f), "onnxruntime") for f in (float_file, int8_file)]
         check = dice_check(*engines, cache, names, max_drop)
         if not check.passed and not force:
@@ -308,7 +341,9 @@ def export_int8(
             )
         extra = dict(meta.extra)
         extra["quantization"] = {
-            "scheme": "static QDQ: uint8 activations (min/max), int8 per-channel weights",
+            "scheme": "static QDQ: uint8 activations, int8 per-channel weights",
+            "activation_range": activation_range
+            + (f" {100 - PERCENTILE:g}-{PERCENTILE:g}" if activation_range == "percentile" else ""),
             "reduce_range": reduce_range,
             "calibration": {"cache": cache.root.name, "sites": names, "slices": len(data)},
             "dice_check": {**check.as_dict(), "forced": not check.passed},
