@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--slices", type=int, default=64)
-    parser.add_argument("--activation-range", default="percentile", help="comma-separated")
+    parser.add_argument("--activation-range", default="minmax", help="comma-separated")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     ranges = args.activation_range.split(",")

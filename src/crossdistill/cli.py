@@ -373,8 +373,8 @@ def export(
     ] = True,
     activation_range: Annotated[
         str,
-        typer.Option(help="Activation ranges: percentile (0.01-99.99th) or minmax (extremes)."),
-    ] = "percentile",
+        typer.Option(help="Activation ranges: minmax (extremes) or percentile (0.01-99.99th)."),
+    ] = "minmax",
 ) -> None:
     """Export a trained network to ONNX or TorchScript, with its preprocessing metadata;
     ``--quantize int8`` writes a calibrated int8 ONNX graph after checking its Dice."""

@@ -59,7 +59,7 @@ def test_int8_graph_agrees_with_float_and_records_its_check(
     assert quant["calibration"]["sites"] == result.check.sites
     train_slices = sum(c.num_slices for c in Cache(engine_cache).cases(["HK", "BIDMC"], "train"))
     assert quant["calibration"]["slices"] == min(64, train_slices) and quant["reduce_range"]
-    assert quant["activation_range"] == "percentile 0.01-99.99"
+    assert quant["activation_range"] == "minmax"
     check = quant["dice_check"]
     assert check["split"] == "val" and check["cases"] == 2 and check["forced"] is False
     assert check["drop"] == pytest.approx(check["dice_float32"] - check["dice_int8"], abs=1e-5)
@@ -130,7 +130,7 @@ def test_cli_writes_runs_and_refuses(
         ([*base, "--calibration", str(engine_cache), "--max-drop", "-1"], "--max-drop"),
         (
             [*base, "--calibration", str(engine_cache), "--activation-range", "median"],
-            "--activation-range: expected percentile or minmax, got 'median'",
+            "--activation-range: expected minmax or percentile, got 'median'",
         ),
     ]:
         code, _, err = run_cli("export", *args)
