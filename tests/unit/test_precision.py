@@ -221,3 +221,26 @@ def test_an_fp16_run_resumes_with_its_grad_scale(cache, tmp_path, monkeypatch):
         for run in ("full", "cut")
     ]
     assert scales[0] == scales[1]
+
+
+def test_a_compiled_run_trains_to_the_eager_weights(cache, tmp_path, monkeypatch):
+    """``train.compile`` for real, on the CPU: the networks go through ``torch.compile``
+    (Dynamo and AOTAutograd, ``aot_eager``: no kernel generation, which a CPU test cannot
+    afford; the mode is Inductor's and is dropped), train one epoch, validate and are saved;
+    the weights equal the eager run's within float32 rounding and keep their keys."""
+    compile_ = nn.Module.compile
+    calls = []
+
+    def aot_eager(self, *args, **kwargs):
+        calls.append(kwargs.pop("mode"))
+        compile_(self, *args, backend="aot_eager", **kwargs)
+
+    overrides = ("train.epochs=1", "train.steps_per_epoch=3")
+    api.train(tiny_run_config(cache, tmp_path, "eager", *overrides), progress=False)
+    monkeypatch.setattr(nn.Module, "compile", aot_eager)
+    config = tiny_run_config(cache, tmp_path, "compiled", *overrides, "train.compile=true")
+    api.train(config, progress=False)
+    assert calls == ["default"]  # the student (no teacher in this run)
+    eager, compiled = _weights(tmp_path / "eager"), _weights(tmp_path / "compiled")
+    assert list(compiled) == list(eager)
+    assert all(torch.allclose(compiled[k].float(), eager[k].float(), atol=1e-5) for k in eager)
