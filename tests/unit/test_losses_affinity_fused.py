@@ -88,3 +88,15 @@ def test_the_option_is_a_term_option_and_checked() -> None:
         AffinityLoss(match="teacher", fused=True)
     with pytest.raises(ConfigError, match="fused"):
         build_term("aam", {"fused": "yes"}, 2, 2)
+
+
+def test_a_machine_that_cannot_compile_gets_one_line_naming_the_option(monkeypatch) -> None:
+    def no_compiler(graph, example_inputs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(affinity_fused, "COMPILE_BACKEND", no_compiler)
+    student, teacher, _ = _inputs(3)
+    with pytest.raises(ConfigError, match=r"distill\.terms\.aam\.fused") as info:
+        affinity_loss(student, teacher, fused=True)
+    assert "no C++ compiler found" in str(info.value) and "set it to false" in str(info.value)
+    assert "\n" not in str(info.value)

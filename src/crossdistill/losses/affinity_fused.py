@@ -27,6 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from crossdistill.errors import ConfigError
 from crossdistill.losses.neighbour_pairs import pair_slices
 
 #: ``torch.compile`` backend of :func:`fused_pair_losses` (``"aot_eager"`` traces the same
@@ -70,11 +71,26 @@ def pair_losses(
 def fused_pair_losses(
     logp: Tensor, labels: Tensor, valid: Tensor | None, sizes: tuple[int, ...], margin: float
 ) -> Tensor:
-    """:func:`pair_losses` compiled with ``torch.compile`` (module doc); same arguments."""
+    """:func:`pair_losses` compiled with ``torch.compile`` (module doc); same arguments.
+
+    Raises:
+        ConfigError: the compiler could not build the graph on this machine (e.g. no C++
+            compiler for the CPU, no Triton for the GPU), naming the option to turn off.
+    """
+    from torch._dynamo.exc import BackendCompilerFailed
+
     compiled = _compiled.get(COMPILE_BACKEND)
     if compiled is None:
         compiled = torch.compile(
             pair_losses, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND
         )
         _compiled[COMPILE_BACKEND] = compiled
-    return compiled(logp, labels, valid, tuple(sizes), float(margin))
+    try:
+        return compiled(logp, labels, valid, tuple(sizes), float(margin))
+    except BackendCompilerFailed as err:
+        cause = str(err.inner_exception or err).strip().splitlines()
+        raise ConfigError(
+            "distill.terms.aam.fused",
+            f"torch.compile could not build the fused AAM here ({cause[0] if cause else err}); "
+            "set it to false",
+        ) from None
