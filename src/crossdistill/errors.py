@@ -36,6 +36,15 @@ class ConfigError(CrossDistillError):
         super().__init__(f"config key '{key}': {reason}")
 
 
+def compile_failure(key: str, what: str, err: Exception) -> ConfigError:
+    """``ConfigError`` at ``key`` for a ``torch.compile`` backend that failed to build
+    ``what`` (Dynamo's ``BackendCompilerFailed``; e.g. no C++ compiler, no Triton): the
+    compiler's first line and the way out."""
+    cause = str(getattr(err, "inner_exception", None) or err).strip().splitlines()
+    first = cause[0] if cause else type(err).__name__
+    return ConfigError(key, f"torch.compile could not build {what} here ({first}); set it to false")
+
+
 def option_error(key: str, options: Iterable[str], err: Exception) -> ConfigError:
     """``ConfigError`` for a builder's ``err``, at ``key.<option>`` when the message starts
     with one of ``options`` (builders say "margin must be >= 0, ..."), else at ``key``."""

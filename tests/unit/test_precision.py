@@ -244,3 +244,20 @@ def test_a_compiled_run_trains_to_the_eager_weights(cache, tmp_path, monkeypatch
     eager, compiled = _weights(tmp_path / "eager"), _weights(tmp_path / "compiled")
     assert list(compiled) == list(eager)
     assert all(torch.allclose(compiled[k].float(), eager[k].float(), atol=1e-5) for k in eager)
+
+
+def test_a_machine_that_cannot_compile_the_networks_gets_one_line(cache, tmp_path, monkeypatch):
+    compile_ = nn.Module.compile
+
+    def no_compiler(graph, example_inputs):
+        raise RuntimeError("no C++ compiler found")
+
+    def failing(self, *args, **kwargs):
+        kwargs.pop("mode")
+        compile_(self, *args, backend=no_compiler, **kwargs)
+
+    monkeypatch.setattr(nn.Module, "compile", failing)
+    config = tiny_run_config(cache, tmp_path, "c", "train.epochs=1", "train.compile=true")
+    with pytest.raises(ConfigError, match=r"train\.compile") as info:
+        api.train(config, progress=False)
+    assert "no C++ compiler found" in str(info.value) and "set it to false" in str(info.value)

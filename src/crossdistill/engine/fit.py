@@ -150,7 +150,10 @@ def fit(
     bad_total = 0
     steps = steps_per_epoch(options, len(dataset))
     show = options.progress and main
-    with progress_bar(options.epochs * steps, "train", enabled=show) as advance:
+    with (
+        amp.compile_errors(),
+        progress_bar(options.epochs * steps, "train", enabled=show) as advance,
+    ):
         advance(state["epoch"] * steps)
         for epoch in range(state["epoch"], options.epochs):
             sums, count, bad, grads = _run_epoch(

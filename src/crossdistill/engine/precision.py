@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from crossdistill.engine.objective import TrainingObjective
-from crossdistill.errors import ConfigError
+from crossdistill.errors import ConfigError, compile_failure
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -137,6 +137,21 @@ class Precision:
             for module in _networks(objective):
                 module.compile(mode=self.compile, dynamic=False)
         return objective
+
+    @contextlib.contextmanager
+    def compile_errors(self) -> Iterator[None]:
+        """Around training: with ``compile`` set, a network that ``torch.compile`` cannot
+        build on this machine ends in one ``ConfigError`` on ``train.compile`` instead of
+        Inductor's traceback at the first step."""
+        if not self.compile:
+            yield
+            return
+        from torch._dynamo.exc import BackendCompilerFailed
+
+        try:
+            yield
+        except BackendCompilerFailed as err:
+            raise compile_failure("train.compile", "the networks", err) from None
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
         """The input batch in the networks' memory format."""

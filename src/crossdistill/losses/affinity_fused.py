@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from crossdistill.errors import ConfigError
+from crossdistill.errors import compile_failure
 from crossdistill.losses.neighbour_pairs import pair_slices
 
 #: ``torch.compile`` backend of :func:`fused_pair_losses` (``"aot_eager"`` traces the same
@@ -88,9 +88,4 @@ def fused_pair_losses(
     try:
         return compiled(logp, labels, valid, tuple(sizes), float(margin))
     except BackendCompilerFailed as err:
-        cause = str(err.inner_exception or err).strip().splitlines()
-        raise ConfigError(
-            "distill.terms.aam.fused",
-            f"torch.compile could not build the fused AAM here ({cause[0] if cause else err}); "
-            "set it to false",
-        ) from None
+        raise compile_failure("distill.terms.aam.fused", "the fused AAM", err) from None
