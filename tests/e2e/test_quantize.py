@@ -91,6 +91,7 @@ def test_guard_refuses_a_graph_that_loses_dice_and_force_writes_it(
     with pytest.raises(CrossDistillError, match="int8 model not written") as info:
         export_int8(trained_run, out, engine_cache, slices=1, max_drop=0.0)
     assert "--force" in str(info.value) and "\n" not in str(info.value)
+    assert "--activation-range percentile may lose less" in str(info.value)
     assert not out.exists() and not list(tmp_path.iterdir())
 
     forced = export_int8(trained_run, out, engine_cache, slices=1, max_drop=0.0, force=True)

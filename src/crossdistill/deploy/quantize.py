@@ -337,9 +337,10 @@ def export_int8(
         engines = [Engine(*load_onnx(f), "onnxruntime") for f in (float_file, int8_file)]
         check = dice_check(*engines, cache, names, max_drop)
         if not check.passed and not force:
+            other = next(r for r in ACTIVATION_RANGES if r != activation_range)
             raise CrossDistillError(
                 f"int8 model not written: it loses too much Dice. {check.sentence()}; "
-                "--force writes it anyway"
+                f"--activation-range {other} may lose less, --force writes it anyway"
             )
         extra = dict(meta.extra)
         extra["quantization"] = {
