@@ -34,7 +34,7 @@ from crossdistill.losses.neighbour_pairs import pair_slices
 #: graph and its backward without generating kernels).
 COMPILE_BACKEND = "inductor"
 
-_compiled: dict[str, Callable[..., Tensor]] = {}
+_compiled: dict[object, Callable[..., Tensor]] = {}  # by backend
 
 
 def pair_losses(
