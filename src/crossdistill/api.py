@@ -32,10 +32,10 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True) -> Run
     ``resume``: continue an interrupted run from its last checkpoint (same result as an
     uninterrupted one). See :mod:`crossdistill.run` for what is built and written.
     """
-    open_run_inputs(config)
+    inputs = open_run_inputs(config)
     from crossdistill.run import build_run
 
-    return build_run(config).execute(resume=resume, progress=progress)
+    return build_run(config, inputs).execute(resume=resume, progress=progress)
 
 
 #: the preset :func:`distill` uses when neither the call nor the configuration names one

@@ -222,9 +222,10 @@ class Run:
         return distributed.share_from_main(summary)
 
 
-def build_run(config: RunConfig) -> Run:
+def build_run(config: RunConfig, inputs: tuple[Cache, list[str], list[str]] | None = None) -> Run:
     """Check ``config`` and build its run; nothing is written (a bad configuration leaves no
     trace). Under torchrun this also joins the process group (``engine.distributed``).
+    ``inputs``: ``open_run_inputs(config)`` if the caller has it already (not read twice).
 
     Raises:
         ConfigError: a key with a bad or missing value (named).
@@ -239,7 +240,7 @@ def build_run(config: RunConfig) -> Run:
         )
     terms = kd_terms(config)
     require_backend(config.tracking.backend)  # a missing package fails before any work
-    cache, train_sites, eval_sites = open_run_inputs(config)
+    cache, train_sites, eval_sites = inputs or open_run_inputs(config)
     device = distributed.init_from_env(resolve_device(config.device))  # torchrun: rank's GPU
     global_batch.local_batch_size(config.train.batch_size)  # it splits evenly over the ranks
     precision = resolve_precision(config.train.precision, device, canonical_name(config.model.name))

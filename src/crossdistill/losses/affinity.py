@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossdistill.losses.affinity_fused import fused_pair_losses
+from crossdistill.losses.affinity_fused import fused_pair_losses, pair_values
 from crossdistill.losses.contract import DistillLoss, float32_island
 from crossdistill.losses.label_grid import majority_gate, majority_labels
 from crossdistill.losses.neighbour_pairs import LOG_CLIP as _LOG_CLIP
@@ -76,28 +76,6 @@ def _chunks(n: int, per_sample: int, device: torch.device) -> list[slice]:
         return [slice(0, n)]
     step = max(1, _CHUNK_ELEMENTS // max(per_sample, 1))
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
-
-
-def _pair_values(
-    p: Tensor,
-    logp: Tensor,
-    labels: Tensor,
-    valid: Tensor | None,
-    idx_i: tuple[slice, slice],
-    idx_j: tuple[slice, slice],
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``d``, ``W_ij``, ``W_ji`` and float masks of P+ and P− for one chunk and offset."""
-    same = labels[:, idx_i[0], idx_i[1]] == labels[:, idx_j[0], idx_j[1]]
-    if valid is None:
-        pos, neg = same, ~same
-    else:
-        both = valid[:, idx_i[0], idx_i[1]] & valid[:, idx_j[0], idx_j[1]]
-        pos, neg = same & both, both & ~same
-    p_i, p_j = p[:, :, idx_i[0], idx_i[1]], p[:, :, idx_j[0], idx_j[1]]
-    d = logp[:, :, idx_j[0], idx_j[1]] - logp[:, :, idx_i[0], idx_i[1]]  # log F_j − log F_i
-    w_ij = (p_j * d).sum(1)  # KL(F_j ‖ F_i)
-    w_ji = (p_i * d).sum(1).neg_()  # KL(F_i ‖ F_j)
-    return d, w_ij, w_ji, pos.to(p.dtype), neg.to(p.dtype)
 
 
 class _AffinityPairs(torch.autograd.Function):
@@ -134,7 +112,7 @@ class _AffinityPairs(torch.autograd.Function):
             for rows in _chunks(N, K * H * W, logp.device):
                 lab, val = labels[rows], None if valid is None else valid[rows]
                 for idx_i, idx_j in pair_slices(size, H, W):
-                    _, w_ij, w_ji, pos, neg = _pair_values(
+                    _, w_ij, w_ji, pos, neg = pair_values(
                         p[rows], logp[rows], lab, val, idx_i, idx_j
                     )
                     pos, neg, w_ij, w_ji = (
@@ -172,7 +150,7 @@ class _AffinityPairs(torch.autograd.Function):
                 lab, val = labels[rows], None if valid is None else valid[rows]
                 p_r, logp_r, grad_r = p[rows], logp[rows], grad[rows]
                 for idx_i, idx_j in pair_slices(size, H, W):
-                    d, w_ij, w_ji, pos, neg = _pair_values(p_r, logp_r, lab, val, idx_i, idx_j)
+                    d, w_ij, w_ji, pos, neg = pair_values(p_r, logp_r, lab, val, idx_i, idx_j)
                     pos_a, neg_b = pos.mul_(a), neg.mul_(b)
                     g_ij = torch.addcmul(pos_a, neg_b, (w_ij < ctx.margin).to(d.dtype), value=-1)
                     g_ji = torch.addcmul(pos_a, neg_b, (w_ji < ctx.margin).to(d.dtype), value=-1)

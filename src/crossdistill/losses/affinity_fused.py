@@ -37,6 +37,29 @@ COMPILE_BACKEND = "inductor"
 _compiled: dict[object, Callable[..., Tensor]] = {}  # by backend
 
 
+def pair_values(
+    p: Tensor,
+    logp: Tensor,
+    labels: Tensor,
+    valid: Tensor | None,
+    idx_i: tuple[slice, slice],
+    idx_j: tuple[slice, slice],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``d = log F_j − log F_i``, ``W_ij``, ``W_ji`` and float masks of P+ and P− for one
+    offset of a batch (or a chunk of it): the terms the eager and the fused AAM both sum."""
+    same = labels[:, idx_i[0], idx_i[1]] == labels[:, idx_j[0], idx_j[1]]
+    if valid is None:
+        pos, neg = same, ~same
+    else:
+        both = valid[:, idx_i[0], idx_i[1]] & valid[:, idx_j[0], idx_j[1]]
+        pos, neg = same & both, both & ~same
+    p_i, p_j = p[:, :, idx_i[0], idx_i[1]], p[:, :, idx_j[0], idx_j[1]]
+    d = logp[:, :, idx_j[0], idx_j[1]] - logp[:, :, idx_i[0], idx_i[1]]  # log F_j − log F_i
+    w_ij = (p_j * d).sum(1)  # KL(F_j ‖ F_i)
+    w_ji = (p_i * d).sum(1).neg_()  # KL(F_i ‖ F_j)
+    return d, w_ij, w_ji, pos.to(p.dtype), neg.to(p.dtype)
+
+
 def pair_losses(
     logp: Tensor, labels: Tensor, valid: Tensor | None, sizes: tuple[int, ...], margin: float
 ) -> Tensor:
@@ -48,17 +71,8 @@ def pair_losses(
     losses = []
     for size in sizes:
         pos_sum = neg_sum = n_pos = n_neg = logp.new_zeros(())
-        for (rows_i, cols_i), (rows_j, cols_j) in pair_slices(size, H, W):
-            same = labels[:, rows_i, cols_i] == labels[:, rows_j, cols_j]
-            if valid is None:
-                pos, neg = same, ~same
-            else:
-                both = valid[:, rows_i, cols_i] & valid[:, rows_j, cols_j]
-                pos, neg = same & both, both & ~same
-            pos, neg = pos.to(logp.dtype), neg.to(logp.dtype)
-            d = logp[:, :, rows_j, cols_j] - logp[:, :, rows_i, cols_i]
-            w_ij = (p[:, :, rows_j, cols_j] * d).sum(1)
-            w_ji = -(p[:, :, rows_i, cols_i] * d).sum(1)
+        for idx_i, idx_j in pair_slices(size, H, W):
+            _, w_ij, w_ji, pos, neg = pair_values(p, logp, labels, valid, idx_i, idx_j)
             pos_sum = pos_sum + ((w_ij + w_ji) * pos).sum()
             hinge = (margin - w_ij).relu() + (margin - w_ji).relu()
             neg_sum = neg_sum + (hinge * neg).sum()
