@@ -27,7 +27,7 @@ from crossdistill.distill.controls import build_control
 from crossdistill.engine import distributed, global_batch
 from crossdistill.engine.cached_teacher import check_teacher_cache, use_teacher_cache
 from crossdistill.engine.fit import FitOptions, FitResult, fit
-from crossdistill.engine.loading import checkpoint_path, load_model
+from crossdistill.engine.loading import checkpoint_path, load_model, network_sha256
 from crossdistill.engine.objective import TrainingObjective
 from crossdistill.engine.onnx_teacher import OnnxTeacher, is_onnx_file
 from crossdistill.engine.optim import make_optimizer, make_scheduler
@@ -199,6 +199,7 @@ class Run:
             summary["teacher_cache"] = cache_info
         if self.teacher is not None:
             summary["teacher"] = str(checkpoint_path(config.distill.teacher))
+            summary["teacher_weights_sha256"] = network_sha256(config.distill.teacher)
             summary["teacher_model"] = self.teacher_meta["model"]
             if self.control is not None:
                 summary["control"] = self.control

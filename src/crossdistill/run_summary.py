@@ -32,8 +32,10 @@ class DiceStats(TypedDict):
 
 class RunSummary(TypedDict, total=False):
     """``summary.json``. Always present: ``name`` … ``precision``; with a teacher also
-    ``teacher``, ``teacher_model``, ``teacher_reliability`` (and ``control`` for a control
-    teacher); with ``distill.teacher_cache`` also ``teacher_cache``."""
+    ``teacher``, ``teacher_weights_sha256`` (``engine.loading.network_sha256``: a grid keeps
+    the run when its teacher is trained again to the same weights), ``teacher_model``,
+    ``teacher_reliability`` (and ``control`` for a control teacher); with
+    ``distill.teacher_cache`` also ``teacher_cache``."""
 
     name: str
     role: str
@@ -56,6 +58,7 @@ class RunSummary(TypedDict, total=False):
     precision: dict[str, Any]  # {"autocast": ..., "channels_last": ...}
     teacher_cache: dict[str, Any]
     teacher: str
+    teacher_weights_sha256: str
     teacher_model: dict[str, Any]
     control: dict[str, Any]
     teacher_reliability: dict[str, Any]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from crossdistill.config import dump_config, load_config
+from crossdistill.engine.loading import network_sha256
 from crossdistill.engine.optim import make_scheduler
 from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce import report, reproduce
@@ -186,6 +188,8 @@ def test_plan_skips_finished_resumes_interrupted_restarts_changed(tmp_path):
         folder.mkdir(parents=True)
         dump_config(p.config, folder / "config.yaml")
     (tmp_path / teacher.spec.id / "summary.json").write_text("{}")
+    (tmp_path / teacher.spec.id / "checkpoints").mkdir()
+    (tmp_path / teacher.spec.id / "checkpoints/best.safetensors").write_bytes(b"")
     (tmp_path / distilled.spec.id / "checkpoints").mkdir()
     (tmp_path / distilled.spec.id / "checkpoints/last.safetensors").write_bytes(b"")
     other = alone.config.model_copy(update={"seed": 7})
@@ -196,11 +200,24 @@ def test_plan_skips_finished_resumes_interrupted_restarts_changed(tmp_path):
         ("restart", "its configuration changed"),
         ("resume", "interrupted"),
     ]
-    # A teacher trained again makes its students train again too.
+    # A teacher without its checkpoint (restored from its summary) is trained again only
+    # when a run still to train needs it; the interrupted student then starts again.
+    (tmp_path / teacher.spec.id / "checkpoints/best.safetensors").unlink()
+    states = [(p.state, p.why) for p in _grid_plan(tmp_path)]
+    assert states[0] == ("restart", "its checkpoint is missing and a run to train needs it")
+    assert states[2] == ("restart", "its teacher is trained again")
+    (tmp_path / distilled.spec.id / "summary.json").write_text("{}")
+    assert [p.state for p in _grid_plan(tmp_path)] == ["done", "restart", "done"]
+    # A finished student of a teacher trained again is checked when it records the teacher
+    # weights it was distilled from, else trained again.
     (tmp_path / teacher.spec.id / "summary.json").unlink()
     states = [(p.state, p.why) for p in _grid_plan(tmp_path)]
     assert states[0] == ("restart", "interrupted before its first checkpoint")
     assert states[2] == ("restart", "its teacher is trained again")
+    summary = {"teacher_weights_sha256": "0" * 64}
+    (tmp_path / distilled.spec.id / "summary.json").write_text(json.dumps(summary))
+    states = [(p.state, p.why) for p in _grid_plan(tmp_path)]
+    assert states[2] == ("check", "its teacher is trained again; kept if to the same weights")
 
 
 class _ScriptedLauncher(Launcher):
@@ -442,3 +459,15 @@ def test_grid_stopped_after_its_first_run_continues(engine_cache, tmp_path):
     ]
     assert all((runs / "enet-wo" / f).stat().st_size > 0 for f in ("curves.png", "overlay.png"))
     assert lines[-1].startswith("enet-wo: Dice ")
+
+    # the teacher's folder lost (a fresh checkout): it is trained again, to the same weights
+    # on the CPU, and the student distilled from it is kept, not trained again
+    recorded = json.loads(distilled.read_text(encoding="utf-8"))["teacher_weights_sha256"]
+    assert recorded == network_sha256(teacher.parent)
+    shutil.rmtree(teacher.parent)
+    lines = []
+    result = reproduce(2, **grid, echo=lines.append)
+    assert result["trained"] == ["UCL/seed0/teacher-unetpp-cross-site"]
+    assert "UCL/seed0/enet-ours-from-unetpp-cross-site" in result["reused"]
+    assert any(line.startswith("kept   UCL/seed0/enet-ours-from-unetpp") for line in lines)
+    assert distilled.stat().st_mtime_ns == stamp and network_sha256(teacher.parent) == recorded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
 
@@ -15,7 +16,9 @@ from crossdistill.engine.checkpoint import (
     load_state_dict_strict,
     restore_rng,
     save_checkpoint,
+    weights_sha256,
 )
+from crossdistill.engine.loading import network_sha256
 from crossdistill.errors import InputError
 
 
@@ -92,3 +95,27 @@ def test_foreign_safetensors_and_shape_mismatch(tmp_path):
         load_state_dict_strict(model, state, tmp_path / "x")
     with pytest.raises(InputError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_the_weights_digest_sees_the_network_not_the_metadata(tmp_path):
+    model, opt = _trained_pair()
+    state = model.state_dict()
+    first = save_checkpoint(tmp_path / "a.safetensors", state, {"config": {"epochs": 2}})
+    other_meta = save_checkpoint(
+        tmp_path / "run/checkpoints/best.safetensors",
+        state,
+        {"config": {"epochs": 2, "a_key_added_later": None}},
+        optimizer=opt.state_dict(),
+        rng=capture_rng(),
+    )
+    digest = weights_sha256(first)
+    assert len(digest) == 64 and weights_sha256(other_meta) == digest
+    assert network_sha256(tmp_path / "run") == digest  # a run folder: its best checkpoint
+    changed = {**state, "0.bias": state["0.bias"] + 1e-6}
+    assert weights_sha256(save_checkpoint(tmp_path / "b.safetensors", changed, {})) != digest
+    as_half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    assert weights_sha256(save_checkpoint(tmp_path / "c.safetensors", as_half, {})) != digest
+    (tmp_path / "teacher.onnx").write_bytes(b"onnx bytes")
+    assert network_sha256(tmp_path / "teacher.onnx") == hashlib.sha256(b"onnx bytes").hexdigest()
+    with pytest.raises(InputError, match="does not exist"):
+        weights_sha256(tmp_path / "missing.safetensors")

@@ -19,6 +19,7 @@ from crossdistill.distill.controls import (
     mean_confidence,
     untrained_network,
 )
+from crossdistill.engine.checkpoint import save_checkpoint
 from crossdistill.engine.teacher_cache import cache_key
 from crossdistill.models import create_model
 
@@ -98,8 +99,7 @@ def test_the_distiller_hands_the_masks_to_a_ground_truth_teacher():
 
 
 def test_the_teacher_cache_key_names_the_control(engine_cache, tmp_path):
-    file = tmp_path / "t.bin"
-    file.write_bytes(b"weights")
+    file = save_checkpoint(tmp_path / "t.safetensors", {"w": torch.ones(2)}, {})
     dataset = SliceDataset(Cache(engine_cache), ["HK"], "train")
     plain = cache_key(file, dataset, ["logits"], "fp32")
     assert "control" not in plain  # keys of runs without a control are unchanged

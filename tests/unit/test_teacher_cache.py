@@ -152,6 +152,11 @@ def test_a_second_student_reuses_the_cache_without_running_the_teacher(
 def test_a_new_teacher_checkpoint_gets_a_new_entry(engine_cache, teacher, tmp_path):
     _, _, first = _cached_dataset(engine_cache, teacher, tmp_path / "tc")
     ckpt = load_checkpoint(teacher / "checkpoints/best.safetensors")
+    # the same weights written with other metadata (a later release's config) read the entry
+    same = tmp_path / "teacher1/checkpoints/best.safetensors"
+    save_checkpoint(same, ckpt.model, {**ckpt.meta, "config": {"written_by": "a later release"}})
+    _, _, again = _cached_dataset(engine_cache, same.parents[1], tmp_path / "tc")
+    assert not again["built"] and again["path"] == first["path"]
     changed = tmp_path / "teacher2/checkpoints/best.safetensors"
     exploding = {k: v * 1.5 if k.endswith("weight") else v for k, v in ckpt.model.items()}
     save_checkpoint(changed, exploding, ckpt.meta)  # its outputs exceed float16's range
@@ -285,8 +290,7 @@ def test_geometric_augmentation_moves_the_cached_maps_with_the_image(engine_cach
     torch.manual_seed(0)
     teacher_net = PointwiseTeacher().eval()
     dataset = SliceDataset(engine_cache, SITES, "train", augment="geometric", seed=5)
-    teacher_file = tmp_path / "weights.bin"
-    teacher_file.write_bytes(b"pointwise teacher")
+    teacher_file = save_checkpoint(tmp_path / "teacher.safetensors", {"w": torch.ones(2)}, {})
     key = cache_key(teacher_file, dataset, ["logits", "low"], "fp32")
     outputs, built = open_or_build(
         tmp_path / "tc", key, lambda x, _masks: teacher_net(x), dataset, Precision(), 8, False

@@ -13,6 +13,7 @@ name) is recognised by its first bytes and refused before anything parses it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -182,6 +183,23 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if "rng/torch" in tensors:
         rng["torch"] = tensors["rng/torch"].cpu()
     return Checkpoint(model=model, meta=header["meta"], optimizer=optimizer, rng=rng, extra=extra)
+
+
+def weights_sha256(path: str | Path) -> str:
+    """The SHA-256 of a checkpoint's network: the name, dtype, shape and bytes of each
+    ``model/`` tensor in name order. The metadata beside them (the config as the release that
+    wrote it dumps it, the training state) is left out, so a run trained again to the same
+    weights has the same digest.
+
+    Raises:
+        InputError: as :func:`load_checkpoint`.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(load_checkpoint(path).model.items()):
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _refuse_pickle(path: Path) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from torch import nn
 
-from crossdistill.engine.checkpoint import load_checkpoint, load_state_dict_strict
+from crossdistill.data.io import file_sha256
+from crossdistill.engine.checkpoint import load_checkpoint, load_state_dict_strict, weights_sha256
 from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import InputError
 from crossdistill.models import create_model
@@ -25,6 +26,18 @@ def checkpoint_path(path: str | Path) -> Path:
     if not path.exists():
         raise InputError(path, "checkpoint does not exist")
     return path
+
+
+def network_sha256(path: str | Path) -> str:
+    """What identifies the network of ``path`` (a run folder, a checkpoint, an exported ONNX
+    file): a checkpoint's :func:`~crossdistill.engine.checkpoint.weights_sha256`, an ONNX
+    file's bytes. Two runs that trained the same weights have the same digest.
+
+    Raises:
+        InputError: the file is missing or unreadable.
+    """
+    file = checkpoint_path(path)
+    return file_sha256(file) if file.suffix.lower() == ".onnx" else weights_sha256(file)
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:

@@ -8,14 +8,16 @@ training dataset in dataset order, the teacher's maps at the taps the KD terms r
     feature-<i>.npy      (N, C, S/r, S/r) float16, one per feature tap (manifest names them)
     manifest.json        key, shapes, SHA-256 of every array — written last
 
-The key binds everything the stored values depend on: the SHA-256 of the teacher
-checkpoint, the data cache's content fingerprint (``prepare``'s hash of the source files and
-settings), the dataset's items (site, case, slices), input channels, taps and autocast
-precision. A different key is a different folder, so a retrained teacher or re-prepared data
-never reads stale outputs. An entry is built in a staging folder and renamed into place, so
-a crash never leaves a half-written entry under the final name; on opening, the manifest,
-the array shapes and their SHA-256 are checked, and an entry that fails is rebuilt (with a
-warning saying why). Values are stored in float16: results equal the uncached path's within
+The key binds everything the stored values depend on: the SHA-256 of the teacher's weights
+(``engine.loading.network_sha256``, not of the metadata beside them), the data cache's
+content fingerprint (``prepare``'s hash of the source files and settings), the dataset's
+items (site, case, slices), input channels, taps and autocast precision. A different key is
+a different folder, so a teacher trained to other weights or re-prepared data never reads
+stale outputs; a teacher trained again to the same weights reads the entry it built before.
+An entry is built in a staging folder and renamed into place, so a crash never leaves a
+half-written entry under the final name; on opening, the manifest, the array shapes and
+their SHA-256 are checked, and an entry that fails is rebuilt (with a warning saying why).
+Values are stored in float16: results equal the uncached path's within
 fp16 rounding (relative 2⁻¹¹); an output beyond float16's range is refused.
 """
 
@@ -39,6 +41,7 @@ from torch.utils.data import DataLoader
 from crossdistill.data.batch_keys import BatchKeys
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.data.io import file_sha256
+from crossdistill.engine.loading import network_sha256
 from crossdistill.engine.precision import Precision
 from crossdistill.errors import CrossDistillError, InputError
 from crossdistill.models.output import SegOutput
@@ -69,7 +72,7 @@ def cache_key(
     return {
         "format": FORMAT,
         "version": VERSION,
-        "teacher_sha256": file_sha256(teacher_file),
+        "teacher_weights_sha256": network_sha256(teacher_file),
         "data_fingerprint": data,
         "items_sha256": hashlib.sha256(json.dumps(items).encode()).hexdigest(),
         "num_items": len(dataset),

@@ -39,33 +39,42 @@ from crossdistill.worker_init import init_worker
 
 @dataclass(frozen=True)
 class Job:
-    """One run to execute: its resolved configuration (JSON form) and whether it resumes."""
+    """One run to execute: its resolved configuration (JSON form), whether it resumes, and
+    whether its finished folder is kept when its teacher (trained again) has the weights the
+    run was distilled from (``keep_if_same_teacher``)."""
 
     id: str
     config: dict[str, Any]
     resume: bool
     depends: tuple[str, ...] = ()
+    keep_if_same_teacher: bool = False
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a job ended with: its summary, or the error that stopped it."""
+    """What a job ended with: its summary, or the error that stopped it; ``kept``: the run
+    was not trained, its finished folder kept (:attr:`Job.keep_if_same_teacher`)."""
 
     id: str
     summary: dict | None
     error: str | None
     seconds: float
+    kept: bool = False
 
 
 def execute_job(job: Job, progress: bool = False) -> JobResult:
-    """Train the job's run (see :func:`crossdistill.reproduce.runs.train_run`); a failure is
-    returned, with the traceback written to ``RUN/error.log``."""
+    """Train the job's run (see :func:`crossdistill.reproduce.runs.train_run`), or keep it
+    (:func:`~crossdistill.reproduce.runs.kept_summary`); a failure is returned, with the
+    traceback written to ``RUN/error.log``."""
     from crossdistill.config import RunConfig
-    from crossdistill.reproduce.runs import run_dir, train_run
+    from crossdistill.reproduce.runs import kept_summary, run_dir, train_run
 
     start = time.perf_counter()
     cfg = RunConfig.model_validate(job.config)
     try:
+        kept = kept_summary(cfg) if job.keep_if_same_teacher else None
+        if kept is not None:
+            return JobResult(job.id, kept, None, time.perf_counter() - start, kept=True)
         summary = train_run(cfg, job.resume, progress)
     except Exception as err:  # reported by the runner; the other runs go on
         folder = run_dir(cfg)

@@ -4,7 +4,8 @@ the runs to a launcher in dependency order.
 A run is submitted only once every run it depends on has finished, so with ``--jobs N`` the
 teachers and the students without teacher train side by side and each distilled student
 starts as soon as its teacher is done. A finished run is never trained again; a run whose
-teacher is trained again in this grid is itself trained again (its teacher changed). A failed
+teacher is trained again in this grid is itself trained again, unless it records the teacher
+weights it was distilled from and the teacher comes out with them (``check``). A failed
 run does not stop the grid: the runs that depend on it are left out, and all are reported.
 With ``tracking.backend`` set (``--tracking mlflow``), the runs a grid trains are logged into
 one experiment of the grid (:func:`grid_tracking`), each tagged with what the grid knows of it.
@@ -24,14 +25,23 @@ from crossdistill.reproduce.grid import RunSpec
 from crossdistill.reproduce.launchers import Job, Launcher, check_launcher, make_launcher
 from crossdistill.reproduce.presets import GridPreset, Scale
 from crossdistill.reproduce.record import check_preset
-from crossdistill.reproduce.runs import DONE, RESTART, RESUME, run_state, spec_config
+from crossdistill.reproduce.runs import (
+    CHECK,
+    DONE,
+    RESTART,
+    RESUME,
+    has_checkpoint,
+    recorded_teacher,
+    run_state,
+    spec_config,
+)
 from crossdistill.tracking import local_store, prepare_experiment, require_backend
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     """A run with its configuration and what it needs: ``done``, ``resume``, ``restart``,
-    ``new`` (and why)."""
+    ``new`` or ``check`` (and why)."""
 
     spec: RunSpec
     config: RunConfig
@@ -58,14 +68,27 @@ def plan_runs(
     tracking: dict[str, Any] | None = None,
 ) -> list[PlannedRun]:
     """Each run's configuration and state, in the order of ``runs`` (teachers first);
-    ``tracking``: the grid's tracking section (:func:`grid_tracking`)."""
+    ``tracking``: the grid's tracking section (:func:`grid_tracking`).
+
+    A finished teacher without its checkpoint (a grid restored from its summaries) stays
+    finished unless a run still to train needs it; then it is trained again. A finished
+    student of a teacher trained again is checked once the teacher is done (``check``: kept
+    when the teacher has the weights it was distilled from); without that record, or when
+    it was interrupted, it is trained again."""
+    configs = [spec_config(s, base, runs_dir, scales, overrides, tracking) for s in runs]
+    found = {spec.id: run_state(cfg) for spec, cfg in zip(runs, configs, strict=True)}
+    needed = {d for spec in runs if found[spec.id][0] != DONE for d in spec.depends}
     planned: list[PlannedRun] = []
     states: dict[str, str] = {}
-    for spec in runs:
-        cfg = spec_config(spec, base, runs_dir, scales, overrides, tracking)
-        state, why = run_state(cfg)
+    for spec, cfg in zip(runs, configs, strict=True):
+        state, why = found[spec.id]
+        if state == DONE and spec.id in needed and not has_checkpoint(cfg):
+            state, why = RESTART, "its checkpoint is missing and a run to train needs it"
         if state in (DONE, RESUME) and any(states[d] != DONE for d in spec.depends):
-            state, why = RESTART, "its teacher is trained again"
+            if state == DONE and recorded_teacher(cfg) is not None:
+                state, why = CHECK, "its teacher is trained again; kept if to the same weights"
+            else:
+                state, why = RESTART, "its teacher is trained again"
         states[spec.id] = state
         planned.append(PlannedRun(spec, cfg, state, why))
     return planned
@@ -91,7 +114,13 @@ def run_grid(
     outcome = GridOutcome(reused=[p.spec.id for p in planned if p.state == DONE])
     finished = set(outcome.reused)
     waiting = [
-        Job(p.spec.id, p.config.model_dump(mode="json"), p.state == RESUME, p.spec.depends)
+        Job(
+            p.spec.id,
+            p.config.model_dump(mode="json"),
+            p.state == RESUME,
+            p.spec.depends,
+            keep_if_same_teacher=p.state == CHECK,
+        )
         for p in planned
         if p.state != DONE
     ]
@@ -109,7 +138,7 @@ def run_grid(
             if all(d in finished for d in job.depends):
                 waiting.remove(job)
                 started += 1
-                verb = "resume" if job.resume else "train"
+                verb = "resume" if job.resume else "check" if job.keep_if_same_teacher else "train"
                 note = f" ({why[job.id]})" if why[job.id] else ""
                 echo(f"[{started}/{total}] {verb} {job.id}{note}")
                 running[launcher.submit(job)] = job
@@ -122,6 +151,10 @@ def run_grid(
                 echo(f"failed {job.id}: {result.error}")
                 continue
             finished.add(job.id)
+            if result.kept:
+                outcome.reused.append(job.id)
+                echo(f"kept   {job.id}: its teacher came out with the same weights")
+                continue
             outcome.trained.append(job.id)
             dice = result.summary["dice"]
             echo(

@@ -23,12 +23,16 @@ from pydantic import ValidationError
 
 from crossdistill import api
 from crossdistill.config import RunConfig, apply_overrides
+from crossdistill.engine.loading import network_sha256
 from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import CrossDistillError
 from crossdistill.reproduce.grid import RunSpec
 from crossdistill.reproduce.presets import Scale
 
 DONE, RESUME, RESTART, NEW = "done", "resume", "restart", "new"
+#: finished, but its teacher is trained again: kept if the teacher comes out with the weights it
+#: was distilled from (:func:`kept_summary`), else trained again
+CHECK = "check"
 
 
 def run_config(
@@ -190,6 +194,35 @@ def finished_summary(cfg: RunConfig) -> dict | None:
         return RunFolder.of(cfg).read_summary()
     except (OSError, ValueError):
         return None
+
+
+def has_checkpoint(cfg: RunConfig) -> bool:
+    """Whether the run's folder holds a checkpoint a student could be distilled from (a grid
+    restored from its committed summaries has none)."""
+    folder = RunFolder.of(cfg)
+    return folder.best.is_file() or folder.last.is_file()
+
+
+def recorded_teacher(cfg: RunConfig) -> str | None:
+    """The teacher weights digest the finished run's summary records
+    (``teacher_weights_sha256``), or ``None`` (no teacher, or a summary from before the key)."""
+    summary = finished_summary(cfg)
+    digest = summary.get("teacher_weights_sha256") if summary is not None else None
+    return digest if isinstance(digest, str) else None
+
+
+def kept_summary(cfg: RunConfig) -> dict | None:
+    """The finished run's summary when its teacher now holds the very weights the run was
+    distilled from (a teacher trained again to the same weights, as a seeded CPU run is);
+    ``None`` when the teacher changed, is unreadable, or the run does not record it."""
+    recorded = recorded_teacher(cfg)
+    if recorded is None or cfg.distill.teacher is None:
+        return None
+    try:
+        current = network_sha256(cfg.distill.teacher)
+    except CrossDistillError:
+        return None
+    return finished_summary(cfg) if current == recorded else None
 
 
 def train_run(cfg: RunConfig, resume: bool, progress: bool = False) -> dict:
