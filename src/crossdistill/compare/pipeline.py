@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from crossdistill.atomic import write_text_atomic
 from crossdistill.compare.arms import Arm, CompareOptions, check_options, compare_runs, parse_arms
 from crossdistill.compare.report import write_report
 from crossdistill.compare.results import METRICS
@@ -207,9 +208,7 @@ def _options_json(o: CompareOptions) -> dict:
 
 def _write_plan(out: Path, plan: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{PLAN}.tmp"
-    tmp.write_text(json.dumps(plan, indent=1), encoding="utf-8")
-    os.replace(tmp, out / PLAN)
+    write_text_atomic(out / PLAN, json.dumps(plan, indent=1))
 
 
 def read_plan(out: Path) -> dict:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crossdistill.atomic import write_text_atomic
 from crossdistill.data.cache import CACHE_VERSION, INDEX_FILE, SPLITS_FILE, Cache
 from crossdistill.data.cache_case import write_case
 from crossdistill.data.cache_entry import CacheEntry
@@ -254,15 +255,10 @@ def _commit(staging: Path, out: Path, index: dict) -> None:
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write JSON to ``path`` through a temporary file and a rename (an error, a full disk,
     leaves ``path`` as it was and no temporary file)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "w") as handle:
-            handle.write(json.dumps(payload, indent=1))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(payload, indent=1))
     except OSError as err:
         raise InputError(path, f"cannot write ({err.strerror or err})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_splits(

@@ -15,7 +15,6 @@ which is silenced here.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from dataclasses import replace
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from crossdistill.atomic import replaced_atomically
 from crossdistill.deploy.metadata import (
     INPUT_NAME,
     METADATA_KEY,
@@ -97,12 +97,13 @@ def example_input(meta: DeploymentMetadata, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, meta.channels, meta.size, meta.size, generator=generator)
 
 
-def _atomic_target(out: str | Path, suffix: str) -> tuple[Path, Path]:
+def _file_to_write(out: str | Path, suffix: str) -> Path:
+    """``out`` as a path, its folder made; a folder given instead of a file is refused."""
     out = Path(out)
     if out.is_dir():
         raise InputError(out, f"is a folder; give the {suffix} file to write")
     out.parent.mkdir(parents=True, exist_ok=True)
-    return out, out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    return out
 
 
 def write_onnx(
@@ -112,7 +113,7 @@ def write_onnx(
     ``out`` with ``meta`` in metadata_props."""
     import onnx
 
-    _atomic_target(out, ".onnx")
+    _file_to_write(out, ".onnx")
     outputs = [OUTPUT_NAME, *(feature_output_name(tap) for tap in meta.features)]
     with tempfile.TemporaryDirectory(prefix="crossdistill-onnx-") as tmp:
         traced = Path(tmp) / "traced.onnx"
@@ -139,7 +140,7 @@ def save_onnx_graph(graph, meta: DeploymentMetadata, out: str | Path) -> Path:
     with ``meta`` as its crossdistill metadata (replacing any it had)."""
     import onnx
 
-    out, tmp = _atomic_target(out, ".onnx")
+    out = _file_to_write(out, ".onnx")
     kept = [entry for entry in graph.metadata_props if entry.key != METADATA_KEY]
     del graph.metadata_props[:]
     graph.metadata_props.extend(kept)
@@ -147,27 +148,20 @@ def save_onnx_graph(graph, meta: DeploymentMetadata, out: str | Path) -> Path:
     entry.key, entry.value = METADATA_KEY, meta.to_json()
     graph.producer_name = "crossdistill"
     onnx.checker.check_model(graph, full_check=True)
-    try:
+    with replaced_atomically(out) as tmp:
         onnx.save(graph, str(tmp))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
 def write_torchscript(module: nn.Module, meta: DeploymentMetadata, out: str | Path) -> Path:
     """Trace ``module`` (image → logits) to a TorchScript archive at ``out`` with ``meta`` as
     the extra file ``crossdistill.json``."""
-    out, tmp = _atomic_target(out, ".pt")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # torch.jit deprecation notes
-            traced = torch.jit.trace(module.eval(), example_input(meta), check_trace=False)
-            traced = torch.jit.freeze(traced)
-            torch.jit.save(traced, str(tmp), _extra_files={TORCHSCRIPT_FILE: meta.to_json()})
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    out = _file_to_write(out, ".pt")
+    with replaced_atomically(out) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch.jit deprecation notes
+        traced = torch.jit.trace(module.eval(), example_input(meta), check_trace=False)
+        traced = torch.jit.freeze(traced)
+        torch.jit.save(traced, str(tmp), _extra_files={TORCHSCRIPT_FILE: meta.to_json()})
     return out
 
 

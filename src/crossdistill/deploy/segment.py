@@ -20,7 +20,6 @@ own header geometry (qform, sform, pixdim).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from crossdistill.atomic import replaced_atomically
 from crossdistill.data.io import NIFTI_SUFFIXES, Volume, volume_suffix
 from crossdistill.data.preprocess import network_to_volume, volume_to_network
 from crossdistill.deploy.engines import Engine
@@ -99,10 +99,6 @@ def save_on_source_grid(array: np.ndarray, volume: Volume, path: str | Path) -> 
     image.header["descrip"] = b"crossdistill"
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".nii.gz" if path.name.lower().endswith(".gz") else ".nii"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
-    try:
+    with replaced_atomically(path, suffix) as tmp:
         nib.save(image, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

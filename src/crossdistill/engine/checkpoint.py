@@ -26,6 +26,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from crossdistill.atomic import replaced_atomically
 from crossdistill.errors import InputError
 from crossdistill.faults import fault_point
 
@@ -110,14 +111,13 @@ def save_checkpoint(
         if "torch" in rng:
             tensors["rng/torch"] = rng["torch"].clone()
         header["rng"] = {k: v for k, v in rng.items() if k != "torch"}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(tmp), metadata={"crossdistill": json.dumps(header)})
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        fault_point("checkpoint-write")
-        os.replace(tmp, path)
+        with replaced_atomically(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"crossdistill": json.dumps(header)})
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            fault_point("checkpoint-write")
     except (OSError, SafetensorError) as err:
         reason = _short(err).removeprefix("Error while serializing: ")
         raise InputError(
@@ -125,8 +125,6 @@ def save_checkpoint(
             f"cannot write the checkpoint ({reason}); the file under this name, if any, "
             "is unchanged",
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crossdistill.atomic import write_text_atomic
+
 
 @dataclass(frozen=True)
 class RunFolder:
@@ -90,5 +92,6 @@ class RunFolder:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """``payload`` as indented JSON (NaN allowed, as Python's json writes it)."""
-    path.write_text(json.dumps(payload, indent=1, allow_nan=True))
+    """``payload`` as indented JSON (NaN allowed, as Python's json writes it), written
+    atomically: a summary's presence marks its run finished, so it is never half there."""
+    write_text_atomic(path, json.dumps(payload, indent=1, allow_nan=True))
