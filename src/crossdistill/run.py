@@ -143,7 +143,7 @@ class Run:
     def validation_dice(self, model: nn.Module) -> float:
         """Mean Dice of ``model`` on the training sites' validation cases."""
         result = evaluate_model(
-            model, self.cache, self.train_sites, "val", self.config.data.channels
+            model, self.cache, self.train_sites, "val", self.config.data.channels, metrics=("dice",)
         )
         return result["overall"]["dice"]["mean"]
 

@@ -119,7 +119,13 @@ def teacher_reliability(
         return largest_component(foreground.numpy().astype(np.uint8))
 
     result = evaluate_model(
-        teacher, cache, sites, "train", channels, segment=segment if logits_of else None
+        teacher,
+        cache,
+        sites,
+        "train",
+        channels,
+        segment=segment if logits_of else None,
+        metrics=("dice",),
     )
     return {
         "dice": result["overall"]["dice"],

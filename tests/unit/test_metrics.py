@@ -41,3 +41,17 @@ def test_distances_in_mm():
 def test_summarize_ignores_nan():
     s = summarize([0.5, 1.0, math.nan])
     assert s["mean"] == pytest.approx(0.75) and s["std"] == pytest.approx(0.25) and s["n"] == 2
+
+
+def test_only_the_metrics_asked_for_are_computed(monkeypatch):
+    truth = _box()
+    shifted = _box(lo=(3, 2, 2), hi=(7, 6, 6))
+    full = case_metrics(shifted, truth, spacing=(2.0, 1.0, 1.0))
+
+    def no_distances(*_args):
+        raise AssertionError("surface distances computed for a Dice-only evaluation")
+
+    monkeypatch.setattr("crossdistill.eval.metrics.surface_distances", no_distances)
+    assert case_metrics(shifted, truth, (2.0, 1.0, 1.0), names=("dice",)) == {"dice": full["dice"]}
+    with pytest.raises(ValueError, match="unknown metrics \\['hd99'\\]"):
+        case_metrics(shifted, truth, (1, 1, 1), names=("dice", "hd99"))

@@ -250,7 +250,8 @@ def dice_check(
         )
     means = []
     for engine in (float_engine, int8_engine):
-        result = evaluate_model(None, cache, sites, split, segment=engine_segmenter(engine))
+        segment = engine_segmenter(engine)
+        result = evaluate_model(None, cache, sites, split, segment=segment, metrics=("dice",))
         means.append(result["overall"]["dice"]["mean"])
     cases = result["overall"]["dice"]["n"]
     return DiceCheck(split, list(sites), int(cases), means[0], means[1], max_drop)

@@ -7,7 +7,7 @@ of the resized slices, original slice spacing), so HD95 and ASD are in millimetr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from torch import nn
@@ -16,9 +16,7 @@ from crossdistill.data.cache import Cache
 from crossdistill.data.cache_entry import CacheEntry
 from crossdistill.data.dataset import CachedVolume, iter_volumes
 from crossdistill.eval.inference import segment_slices
-from crossdistill.eval.metrics import case_metrics, summarize
-
-METRICS = ("dice", "hd95", "asd")
+from crossdistill.eval.metrics import METRICS, case_metrics, summarize
 
 
 def cache_spacing(entry: CacheEntry) -> tuple[float, float, float]:
@@ -35,14 +33,17 @@ def evaluate_model(
     channels: int = 1,
     batch_size: int = 16,
     segment: Callable[[CachedVolume], np.ndarray] | None = None,
+    metrics: Sequence[str] = METRICS,
 ) -> dict:
-    """Metrics of ``model`` on the volumes of ``sites`` in ``split``.
+    """The ``metrics`` (of ``dice``, ``hd95``, ``asd``; default all) of ``model`` on the
+    volumes of ``sites`` in ``split``; ask for ``("dice",)`` where only Dice is read (it
+    skips the surface distances, most of the time of an evaluation).
 
     ``segment`` replaces running ``model`` (``model`` may then be None): it returns a
     volume's binary prediction, already reduced to its largest component (e.g. from stored
     teacher outputs, or from a control teacher that needs the masks).
 
-    Returns ``{"split", "sites": {site: {"cases": {case: {dice, hd95, asd}}, "dice": {mean,
+    Returns ``{"split", "sites": {site: {"cases": {case: {metric: value}}, metric: {mean,
     std, n}, ...}}, "overall": {metric: summary over all cases}, "site_mean": {metric: mean
     of the site means}}``.
     """
@@ -52,17 +53,17 @@ def evaluate_model(
             pred = segment(volume)
         else:
             pred = segment_slices(model, volume.image, channels, batch_size)
-        metrics = case_metrics(pred, volume.mask, cache_spacing(volume.case.entry))
-        per_site.setdefault(volume.case.site, {"cases": {}})["cases"][volume.case.case_id] = metrics
+        values = case_metrics(pred, volume.mask, cache_spacing(volume.case.entry), metrics)
+        per_site.setdefault(volume.case.site, {"cases": {}})["cases"][volume.case.case_id] = values
     all_cases = [m for site in per_site.values() for m in site["cases"].values()]
     for site in per_site.values():
-        for name in METRICS:
+        for name in metrics:
             site[name] = summarize([m[name] for m in site["cases"].values()])
     return {
         "split": split,
         "sites": per_site,
-        "overall": {name: summarize([m[name] for m in all_cases]) for name in METRICS},
+        "overall": {name: summarize([m[name] for m in all_cases]) for name in metrics},
         "site_mean": {
-            name: summarize([s[name]["mean"] for s in per_site.values()]) for name in METRICS
+            name: summarize([s[name]["mean"] for s in per_site.values()]) for name in metrics
         },
     }
