@@ -15,10 +15,12 @@ grid names one per grid) at ``tracking.uri`` (default: the SQLite store
   ``config.yaml``.
 
 The MLflow run id is noted in ``RUN/tracking.json``, so a resumed run goes on in the same
-MLflow run. ``mlflow`` is imported only here and only when tracking is on. Tracking never
-fails a run: the first error (a server down, a refused value) prints one warning line and
-turns the tracker off, and the client's retries and timeout are kept short while it logs
-(:data:`CLIENT_SETTINGS`), so a dead server costs seconds, once.
+MLflow run; an epoch that the interrupted attempt had logged before its checkpoint (a kill
+between the two) is not logged again when the resumed run repeats it. ``mlflow`` is imported
+only here and only when tracking is on. Tracking never fails a run: the first error (a
+server down, a refused value) prints one warning line and turns the tracker off, and the
+client's retries and timeout are kept short while it logs (:data:`CLIENT_SETTINGS`), so a
+dead server costs seconds, once.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ CLIENT_SETTINGS = {
 }
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")  # MLflow keys: these characters only
 _BATCH = 100  # params per log_batch call (MLflow's limit)
+EVERY_EPOCH = "step"  # a number in every metrics.jsonl line: its history says which epochs are in
 
 
 def require_backend(backend: str) -> None:
@@ -176,11 +179,14 @@ class MlflowTracker:
         self.run_id: str | None = None
         self._client: Any = None
         self._off = False
+        self._logged_epochs: set[int] = set()  # by the interrupted attempt of a resumed run
 
     def start(self, epoch: int) -> None:
         self._call(self._start, epoch, needs_run=False)
 
     def log_epoch(self, record: Mapping[str, Any]) -> None:
+        if int(record["epoch"]) in self._logged_epochs:
+            return
         numbers = {
             k: float(v)
             for k, v in record.items()
@@ -206,6 +212,8 @@ class MlflowTracker:
         self.run_id = self._resumable() if epoch > 0 else None
         if self.run_id is not None:
             self._client.update_run(self.run_id, status="RUNNING")
+            history = self._client.get_metric_history(self.run_id, _key(EVERY_EPOCH))
+            self._logged_epochs = {m.step for m in history}
             return
         experiment_id = _experiment_id(self._client, self.uri, self.experiment)
         tags = {_key(k): v[:5000] for k, v in self.tags.items()}

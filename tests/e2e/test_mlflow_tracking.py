@@ -23,6 +23,8 @@ import pytest
 from conftest import TINY_OVERRIDES, tiny_run_config
 from crossdistill import api
 from crossdistill import tracking as tracking_module
+from crossdistill.engine import fit as fit_module
+from crossdistill.engine.checkpoint import save_checkpoint
 
 mlflow_tracking = pytest.importorskip("mlflow.tracking")
 MlflowClient = mlflow_tracking.MlflowClient
@@ -120,6 +122,36 @@ def test_local_store_by_default_and_a_resumed_run_goes_on_in_its_mlflow_run(engi
     note = json.loads((tmp_path / "r" / "tracking.json").read_text())
     assert note["run_id"] == run.info.run_id
     assert (tmp_path / "mlflow-artifacts").is_dir()
+
+
+def test_an_epoch_logged_before_a_kill_is_not_logged_twice_on_resume(
+    engine_cache, tmp_path, monkeypatch
+):
+    """Killed between epoch 2's metrics line (logged) and its checkpoint: the resumed run
+    repeats epoch 2, and MLflow keeps one point for it."""
+    cfg = tiny_run_config(
+        engine_cache, tmp_path, "r", "tracking.backend=mlflow", *SHORT, "train.val_every=2"
+    )
+    writes = []  # epoch 1: last; epoch 2: best, then last — the third write dies
+
+    def save_then_die_at_the_third(path, *args, **kwargs):
+        writes.append(path)
+        if len(writes) == 3:
+            raise KeyboardInterrupt("killed before epoch 2's checkpoint")
+        return save_checkpoint(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fit_module, "save_checkpoint", save_then_die_at_the_third)
+        with pytest.raises(KeyboardInterrupt):
+            api.train(cfg, progress=False)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    _, run = _only_run(client, "crossdistill")
+    assert _steps(client, run.info.run_id, "loss/seg") == [1, 2]
+    api.train(cfg, resume=True, progress=False)
+    _, run = _only_run(client, "crossdistill")
+    assert run.info.status == "FINISHED"
+    assert _steps(client, run.info.run_id, "loss/seg") == [1, 2]
+    assert _steps(client, run.info.run_id, "val_dice") == [2]
 
 
 def test_a_server_that_is_not_there_costs_one_line_and_seconds(engine_cache, tmp_path, capsys):
