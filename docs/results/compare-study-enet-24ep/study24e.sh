@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (study24e: the same as study24d with the code of 6a0c838: Dice-only validation, weights
+# (study24e: the same as study24d with the code of b6625c0: Dice-only validation, weights
 # digests.) Replaces study24c.sh's queue after its first invocation (S4, B1 controls): stage B2 one
 # AAM reading at a time, so that each finishes all five seeds before the next starts
 # (a session ends before all of them can run): stride 8 (the reading an independent check
