@@ -85,13 +85,21 @@ def plan_runs(
         if state == DONE and spec.id in needed and not has_checkpoint(cfg):
             state, why = RESTART, "its checkpoint is missing and a run to train needs it"
         if state in (DONE, RESUME) and any(states[d] != DONE for d in spec.depends):
-            if state == DONE and recorded_teacher(cfg) is not None:
+            if state == DONE and recorded_teacher(_summary(cfg)) is not None:
                 state, why = CHECK, "its teacher is trained again; kept if to the same weights"
             else:
                 state, why = RESTART, "its teacher is trained again"
         states[spec.id] = state
         planned.append(PlannedRun(spec, cfg, state, why))
     return planned
+
+
+def _summary(cfg: RunConfig) -> dict | None:
+    """The summary of a run already found finished (no second state check)."""
+    try:
+        return RunFolder.of(cfg).read_summary()
+    except (OSError, ValueError):
+        return None
 
 
 def describe(planned: list[PlannedRun]) -> str:

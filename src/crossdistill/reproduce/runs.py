@@ -203,10 +203,9 @@ def has_checkpoint(cfg: RunConfig) -> bool:
     return folder.best.is_file() or folder.last.is_file()
 
 
-def recorded_teacher(cfg: RunConfig) -> str | None:
-    """The teacher weights digest the finished run's summary records
-    (``teacher_weights_sha256``), or ``None`` (no teacher, or a summary from before the key)."""
-    summary = finished_summary(cfg)
+def recorded_teacher(summary: dict | None) -> str | None:
+    """The teacher weights digest a run's summary records (``teacher_weights_sha256``), or
+    ``None`` (no summary, no teacher, or a summary from before the key)."""
     digest = summary.get("teacher_weights_sha256") if summary is not None else None
     return digest if isinstance(digest, str) else None
 
@@ -215,14 +214,15 @@ def kept_summary(cfg: RunConfig) -> dict | None:
     """The finished run's summary when its teacher now holds the very weights the run was
     distilled from (a teacher trained again to the same weights, as a seeded CPU run is);
     ``None`` when the teacher changed, is unreadable, or the run does not record it."""
-    recorded = recorded_teacher(cfg)
+    summary = finished_summary(cfg)
+    recorded = recorded_teacher(summary)
     if recorded is None or cfg.distill.teacher is None:
         return None
     try:
         current = network_sha256(cfg.distill.teacher)
     except CrossDistillError:
         return None
-    return finished_summary(cfg) if current == recorded else None
+    return summary if current == recorded else None
 
 
 def train_run(cfg: RunConfig, resume: bool, progress: bool = False) -> dict:
