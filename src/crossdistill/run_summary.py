@@ -54,7 +54,7 @@ class RunSummary(TypedDict, total=False):
     skipped_steps: int
     dice: DiceStats  # test Dice over the evaluation sites' cases
     per_case_dice: dict[str, float]  # "SITE/CASE" -> Dice
-    seconds: float
+    seconds: float  # wall time, with the loop's time in earlier attempts of a resumed run
     precision: dict[str, Any]  # {"autocast": ..., "channels_last": ...}
     teacher_cache: dict[str, Any]
     teacher: str
@@ -89,7 +89,7 @@ def summarise(run: Run, result: FitResult, evaluation: dict, has_val: bool) -> R
             for site, record in evaluation["sites"].items()
             for case, m in record["cases"].items()
         },
-        seconds=round(time.perf_counter() - run.started, 2),
+        seconds=round(time.perf_counter() - run.started + result.earlier_seconds, 2),
         precision={"autocast": run.precision, "channels_last": run.channels_last},
     )
 

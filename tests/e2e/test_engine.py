@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_run_config
 from crossdistill import api
 from crossdistill import run as run_module
-from crossdistill.engine.checkpoint import load_checkpoint
+from crossdistill.engine.checkpoint import load_checkpoint, save_checkpoint
 from crossdistill.errors import ConfigError, CrossDistillError
 
 
@@ -63,7 +63,8 @@ def test_resume_after_interruption_gives_the_same_weights(cache, tmp_path, monke
     monkeypatch.setattr(run_module, "evaluate_model", real)
     with pytest.raises(CrossDistillError, match="--resume"):
         api.train(_config(cache, tmp_path, "cut"), progress=False)
-    api.train(_config(cache, tmp_path, "cut"), resume=True, progress=False)
+    _pretend_the_first_attempt_took(tmp_path / "cut/checkpoints/last.safetensors", 1000.0)
+    summary = api.train(_config(cache, tmp_path, "cut"), resume=True, progress=False)
 
     full = load_checkpoint(tmp_path / "full/checkpoints/last.safetensors")
     resumed = load_checkpoint(tmp_path / "cut/checkpoints/last.safetensors")
@@ -74,6 +75,18 @@ def test_resume_after_interruption_gives_the_same_weights(cache, tmp_path, monke
         json.loads(x)["epoch"] for x in (tmp_path / "cut/metrics.jsonl").read_text().splitlines()
     ]
     assert epochs == [1, 2, 3]
+    # The time of the first attempt counts: in the resumed epochs' time_s and in the summary.
+    times = [
+        json.loads(x)["time_s"] for x in (tmp_path / "cut/metrics.jsonl").read_text().splitlines()
+    ]
+    assert times[0] < 1000.0 <= times[1] <= times[2] <= summary["seconds"]
+    assert resumed.meta["train_seconds"] == times[2]
+
+
+def _pretend_the_first_attempt_took(path, seconds: float) -> None:
+    ckpt = load_checkpoint(path)
+    meta = {**ckpt.meta, "train_seconds": seconds}
+    save_checkpoint(path, ckpt.model, meta, ckpt.optimizer, ckpt.rng, ckpt.extra)
 
 
 def test_distillation_leaves_the_teacher_untouched(cache, tmp_path, monkeypatch):

@@ -25,6 +25,10 @@ checks have passed and the state is restored, and ``tracker.log_epoch`` with eve
 Run folder (:class:`~crossdistill.engine.run_folder.RunFolder`): ``metrics.jsonl`` gets one
 JSON object per epoch, ``checkpoints/last.safetensors`` the full state every epoch and
 ``checkpoints/best.safetensors`` the best validation Dice so far (both atomic).
+
+Time: checkpoints also hold ``train_seconds``, the loop's time for the epochs they contain, so
+a resumed run's ``time_s`` (in ``metrics.jsonl``) and :attr:`FitResult.earlier_seconds` count
+the attempts before it; the part of an epoch lost to an interruption is not counted.
 """
 
 from __future__ import annotations
@@ -96,8 +100,9 @@ class FitResult:
     best_epoch: int
     start_terms: dict[str, float] = field(default_factory=dict)
     end_terms: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # this attempt's loop
     bad_steps: int = 0
+    earlier_seconds: float = 0.0  # the loop's time for the epochs that earlier attempts kept
 
 
 def fit(
@@ -130,10 +135,11 @@ def fit(
     folder = RunFolder(run_dir)
     last = folder.last
     state = {"epoch": 0, "step": 0, "best": -math.inf, "best_epoch": -1, "start_terms": {}}
+    earlier_seconds = 0.0
     if last.exists() and not resume:
         raise CrossDistillError(f"{run_dir}: holds a run already; use --resume or another name")
     if resume and last.exists():
-        state = _restore(last, objective, optimizer, scheduler)
+        state, earlier_seconds = _restore(last, objective, optimizer, scheduler)
     if main:
         _truncate_metrics(folder.metrics, state["epoch"])
     if len(dataset) == 0:
@@ -146,6 +152,10 @@ def fit(
     if main:
         tracker.start(state["epoch"])
     start_time = time.perf_counter()
+
+    def elapsed() -> float:
+        return earlier_seconds + time.perf_counter() - start_time
+
     end_terms: dict[str, float] = {}
     bad_total = 0
     steps = steps_per_epoch(options, len(dataset))
@@ -176,18 +186,19 @@ def fit(
                 record["val_dice"] = dice
                 if dice > state["best"]:
                     state["best"], state["best_epoch"] = dice, epoch + 1
-                    _save(folder.best, objective, None, None, meta, state | {"epoch": epoch + 1})
+                    best_state = state | {"epoch": epoch + 1}
+                    _save(folder.best, objective, None, None, meta, best_state, elapsed())
             state["epoch"] = epoch + 1
-            record["time_s"] = round(time.perf_counter() - start_time, 3)
+            record["time_s"] = round(elapsed(), 3)
             if main:
                 with open(folder.metrics, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 tracker.log_epoch(record)
             if amp.scaler is not None:
                 state["scaler"] = amp.state_dict()
-            _save(last, objective, optimizer, scheduler, meta, state)
+            _save(last, objective, optimizer, scheduler, meta, state, elapsed())
     if validate is None or state["best_epoch"] < 0:
-        _save(folder.best, objective, None, None, meta, state)
+        _save(folder.best, objective, None, None, meta, state, elapsed())
     return FitResult(
         epochs=state["epoch"],
         steps=state["step"],
@@ -197,6 +208,7 @@ def fit(
         end_terms=end_terms,
         seconds=time.perf_counter() - start_time,
         bad_steps=bad_total,
+        earlier_seconds=earlier_seconds,
     )
 
 
@@ -285,10 +297,10 @@ def term_gradient_norms(terms: dict[str, torch.Tensor], student: nn.Module) -> d
     return norms
 
 
-def _save(path, objective, optimizer, scheduler, meta, state) -> None:
+def _save(path, objective, optimizer, scheduler, meta, state, seconds: float) -> None:
     if not distributed.is_main():
         return
-    fields = {**meta, "state": dict(state)}
+    fields = {**meta, "state": dict(state), "train_seconds": round(seconds, 3)}
     if scheduler is not None:
         fields["scheduler"] = scheduler.state_dict()
     save_checkpoint(
@@ -301,7 +313,8 @@ def _save(path, objective, optimizer, scheduler, meta, state) -> None:
     )
 
 
-def _restore(path: Path, objective, optimizer, scheduler) -> dict:
+def _restore(path: Path, objective, optimizer, scheduler) -> tuple[dict, float]:
+    """The loop's state and its ``train_seconds`` (0 in checkpoints written before them)."""
     ckpt = load_checkpoint(path)
     load_state_dict_strict(objective.student, ckpt.model, path)
     if ckpt.extra or len(objective.auxiliary.state_dict()):
@@ -313,7 +326,8 @@ def _restore(path: Path, objective, optimizer, scheduler) -> dict:
     restore_rng(ckpt.rng)
     state = dict(ckpt.meta["state"])
     state["best"] = float(state["best"]) if state["best"] is not None else -math.inf
-    return state
+    seconds = ckpt.meta.get("train_seconds", 0.0)
+    return state, float(seconds) if isinstance(seconds, int | float) else 0.0
 
 
 def _truncate_metrics(path: Path, epoch: int) -> None:
