@@ -666,6 +666,13 @@ def report(
         Path | None,
         typer.Option(help="compare folders: write the report here instead of into PATH."),
     ] = None,
+    versus: Annotated[
+        str | None,
+        typer.Option(
+            help="compare folders: compare these A:B pairs (comma-separated) instead of the "
+            "last `compare`'s --versus."
+        ),
+    ] = None,
 ) -> None:
     """Rebuild tables and figures from stored results (no training)."""
     from crossdistill.compare.pipeline import PLAN
@@ -675,11 +682,12 @@ def report(
         from crossdistill.compare.arms import split_methods
 
         chosen = split_methods(arms) if arms else None
-        for file in write_comparison(path, read_plan(path), arms=chosen, to=to):
+        pairs = split_methods(versus) if versus is not None else None
+        for file in write_comparison(path, read_plan(path), arms=chosen, to=to, versus=pairs):
             _echo(f"wrote {file}")
         return
-    if arms or to:
-        raise CrossDistillError("--arms and --to apply to a `compare --out` folder only")
+    if arms or to or versus is not None:
+        raise CrossDistillError("--arms, --to and --versus apply to a `compare --out` folder only")
     from crossdistill.reproduce import report as run_report
 
     run_report(path, echo=_echo)

@@ -121,7 +121,7 @@ def test_bad_compare_options_are_one_line(args, message, run_cli, tmp_path):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_path):
+def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_path, run_cli):
     out = tmp_path / "cmp"
     arms = {"methods": ["none", "lm"], "controls": ["ground-truth"], "seeds": 2}
     grid = {**arms, "preset": "study", "data": engine_cache, "out": out, "overrides": TINY}
@@ -174,3 +174,10 @@ def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_pa
     assert "| lm − w/o | UCL |" in subset and "@ground-truth" not in subset
     with pytest.raises(CrossDistillError, match=r"--arms: kmm not in this comparison"):
         write_comparison(out, read_plan(out), arms=["kmm"])
+    # and other pairs than the last `compare --versus` asked for
+    code, _, err = run_cli("report", out, "--to", tmp_path / "vs", "--versus", "none:lm")
+    assert code == 0, err
+    assert "| w/o − lm | UCL |" in (tmp_path / "vs" / "compare.md").read_text(encoding="utf-8")
+    assert "| w/o − lm |" not in md
+    code, _, err = run_cli("report", out, "--versus", "lm:kmm")
+    assert code == 2 and "--versus: 'lm:kmm' is not A:B" in err

@@ -236,6 +236,7 @@ def write_comparison(
     metrics: Sequence[str] = METRICS,
     arms: Sequence[str] | None = None,
     to: Path | None = None,
+    versus: Sequence[str] | None = None,
 ) -> list[Path]:
     """The report of the finished runs of ``plan`` whose configuration is the one it asked
     for; runs still missing are named in the header.
@@ -243,10 +244,12 @@ def write_comparison(
     ``arms``: report only these arms of the plan (labels, e.g. ``ours[aam.stride=8]``; w/o is
     always kept, and ``--versus`` pairs only when both sides are kept); ``to``: write the
     report there instead of ``out`` (the runs stay in ``out``). One folder of runs can so
-    serve several studies.
+    serve several studies. ``versus``: the ``A:B`` pairs to compare (as ``--versus`` writes
+    them) instead of the plan's.
 
     Raises:
-        CrossDistillError: an arm of ``arms`` that the plan does not have.
+        CrossDistillError: an arm of ``arms`` that the plan does not have; a pair of
+            ``versus`` whose sides are not two reported arms.
     """
     o: CompareOptions = plan["options"]
     if not isinstance(o, CompareOptions):
@@ -257,6 +260,8 @@ def write_comparison(
         kept = {a.label for a in o.arms}
         versus = [pair for pair in plan.get("versus", []) if set(pair) <= kept]
         plan = {**plan, "options": o, "versus": versus}
+    if versus is not None:
+        plan = {**plan, "versus": [list(pair) for pair in parse_versus(versus, o.arms)]}
     runs = compare_runs(o)
     runs_dir = Path(out) / RUNS
     stored = load_summaries(runs_dir, [spec.id for spec in runs.values()])
