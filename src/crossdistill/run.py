@@ -22,6 +22,7 @@ from torch import nn
 from crossdistill.config import RunConfig, dump_config
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
+from crossdistill.deploy.metadata import is_onnx_file
 from crossdistill.distill import preset_terms
 from crossdistill.distill.controls import build_control
 from crossdistill.engine import distributed, global_batch
@@ -29,7 +30,7 @@ from crossdistill.engine.cached_teacher import check_teacher_cache, use_teacher_
 from crossdistill.engine.fit import FitOptions, FitResult, fit
 from crossdistill.engine.loading import checkpoint_path, load_model, network_sha256
 from crossdistill.engine.objective import TrainingObjective
-from crossdistill.engine.onnx_teacher import OnnxTeacher, is_onnx_file
+from crossdistill.engine.onnx_teacher import OnnxTeacher
 from crossdistill.engine.optim import make_optimizer, make_scheduler
 from crossdistill.engine.precision import (
     Precision,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from crossdistill.deploy.metadata import DeploymentMetadata
+from crossdistill.deploy.metadata import DeploymentMetadata, is_onnx_file
 from crossdistill.errors import CrossDistillError, InputError
 
 ENGINES = ("torch", "onnxruntime")
@@ -73,7 +73,7 @@ def open_engine(source: str | Path, engine: str | None = None, device: str = "cp
     from crossdistill.deploy.runtime import load_onnx, load_torchscript
 
     source = Path(source)
-    is_onnx = source.suffix.lower() == ".onnx"
+    is_onnx = is_onnx_file(source)
     engine = (engine or ("onnxruntime" if is_onnx else "torch")).lower()
     if engine not in ENGINES:
         raise CrossDistillError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")

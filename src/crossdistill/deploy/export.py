@@ -27,6 +27,7 @@ from crossdistill.atomic import replaced_atomically
 from crossdistill.deploy.metadata import (
     INPUT_NAME,
     METADATA_KEY,
+    ONNX_SUFFIX,
     OUTPUT_NAME,
     TORCHSCRIPT_FILE,
     DeploymentMetadata,
@@ -113,7 +114,7 @@ def write_onnx(
     ``out`` with ``meta`` in metadata_props."""
     import onnx
 
-    _file_to_write(out, ".onnx")
+    _file_to_write(out, ONNX_SUFFIX)
     outputs = [OUTPUT_NAME, *(feature_output_name(tap) for tap in meta.features)]
     with tempfile.TemporaryDirectory(prefix="crossdistill-onnx-") as tmp:
         traced = Path(tmp) / "traced.onnx"
@@ -140,7 +141,7 @@ def save_onnx_graph(graph, meta: DeploymentMetadata, out: str | Path) -> Path:
     with ``meta`` as its crossdistill metadata (replacing any it had)."""
     import onnx
 
-    out = _file_to_write(out, ".onnx")
+    out = _file_to_write(out, ONNX_SUFFIX)
     kept = [entry for entry in graph.metadata_props if entry.key != METADATA_KEY]
     del graph.metadata_props[:]
     graph.metadata_props.extend(kept)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from crossdistill.data.preprocess import CLIP_PERCENTILES
@@ -36,6 +37,7 @@ from crossdistill.errors import CrossDistillError
 FORMAT = "crossdistill-deploy"
 VERSION = 1
 METADATA_KEY = "crossdistill"  # ONNX metadata_props key
+ONNX_SUFFIX = ".onnx"
 TORCHSCRIPT_FILE = "crossdistill.json"  # TorchScript extra file
 ORIENTATION = "RAS-display"  # rows anterior→posterior, columns right→left, slices along z
 NORMALISATION = f"clip-p{CLIP_PERCENTILES[0]:g}-p{CLIP_PERCENTILES[1]:g}-zscore-per-volume"
@@ -136,3 +138,8 @@ class DeploymentMetadata:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def is_onnx_file(path: str | Path) -> bool:
+    """Whether ``path`` names an ONNX file (by its suffix, in any case)."""
+    return Path(path).suffix.lower() == ONNX_SUFFIX

@@ -22,6 +22,7 @@ from crossdistill.deploy.metadata import (
     TORCHSCRIPT_FILE,
     DeploymentMetadata,
     feature_output_name,
+    is_onnx_file,
 )
 from crossdistill.errors import InputError
 
@@ -115,7 +116,7 @@ def load_torchscript(path: str | Path) -> tuple[LogitsFn, DeploymentMetadata]:
 
 def load_exported(path: str | Path) -> tuple[LogitsFn, DeploymentMetadata]:
     """:func:`load_onnx` for ``*.onnx``, else :func:`load_torchscript`."""
-    if Path(path).suffix.lower() == ".onnx":
+    if is_onnx_file(path):
         return load_onnx(path)
     return load_torchscript(path)
 

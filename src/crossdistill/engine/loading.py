@@ -7,6 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from crossdistill.data.io import file_sha256
+from crossdistill.deploy.metadata import is_onnx_file
 from crossdistill.engine.checkpoint import load_checkpoint, load_state_dict_strict, weights_sha256
 from crossdistill.engine.run_folder import RunFolder
 from crossdistill.errors import InputError
@@ -37,7 +38,7 @@ def network_sha256(path: str | Path) -> str:
         InputError: the file is missing or unreadable.
     """
     file = checkpoint_path(path)
-    return file_sha256(file) if file.suffix.lower() == ".onnx" else weights_sha256(file)
+    return file_sha256(file) if is_onnx_file(file) else weights_sha256(file)
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:

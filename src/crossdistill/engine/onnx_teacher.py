@@ -27,13 +27,6 @@ from crossdistill.deploy.runtime import onnx_session, session_metadata
 from crossdistill.errors import InputError
 from crossdistill.models.output import SegOutput
 
-ONNX_SUFFIX = ".onnx"
-
-
-def is_onnx_file(path: str | Path) -> bool:
-    """Whether ``path`` names an ONNX file (by its suffix)."""
-    return Path(path).suffix.lower() == ONNX_SUFFIX
-
 
 class OnnxTeacher(nn.Module):
     """The exported network ``path`` as a frozen teacher (module doc)."""
