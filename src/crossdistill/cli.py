@@ -489,11 +489,14 @@ def demo(
     target: Annotated[str, typer.Option(help="Target site (S4, UCL, ...).")] = "S4",
     quick: Annotated[bool, typer.Option("--quick", help="A smaller, faster run.")] = False,
     seed: Annotated[int, typer.Option(help="Training seed (data and splits stay fixed).")] = 0,
+    set_: SetOption = None,
+    tracking: TrackingOption = None,
 ) -> None:
     """The main job: synthetic sites → teachers → students w/o and w/ distillation → report."""
     from crossdistill.demo import run_demo
 
-    run_demo(out, target=target, quick=quick, seed=seed, echo=_echo)
+    overrides = list(set_ or []) + _tracking_overrides(tracking)
+    run_demo(out, target=target, quick=quick, seed=seed, echo=_echo, overrides=overrides)
 
 
 ModelsOption = Annotated[

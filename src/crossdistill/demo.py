@@ -27,17 +27,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossdistill.atomic import write_text_atomic
 from crossdistill.config import RunConfig, load_config
 from crossdistill.data.sites import display_name, resolve_site
+from crossdistill.errors import ConfigError
 from crossdistill.eval.figures import plot_dice_bars
 from crossdistill.reproduce import runs as grid_runs
 from crossdistill.reproduce.data import synthetic_cache
-from crossdistill.reproduce.presets import DEMO_SCALE, Scale
+from crossdistill.reproduce.presets import DEMO_SCALE, PRESETS, Scale
+from crossdistill.reproduce.runner import grid_tracking
 from crossdistill.reproduce.runs import finished_summary, train_or_reuse
+from crossdistill.tracking import require_backend
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,47 @@ QUICK_NOTE = (
 )
 
 
-def run_config(base: RunConfig, run: DemoRun, runs_dir: Path, quick: bool) -> RunConfig:
-    """The configuration of one demo run: the demo preset with the run's overrides."""
+#: Keys that the demo sets from its own options and its plan; ``--set`` may not change them.
+DEMO_KEYS = (
+    "name",
+    "output",
+    "seed",
+    "target",
+    "role",
+    "protocol",
+    "data.cache",
+    "model.name",
+    "distill.preset",
+    "distill.teacher",
+)
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Refuse a ``--set`` of a key in :data:`DEMO_KEYS` (or a section holding one).
+
+    Raises:
+        ConfigError: naming the key.
+    """
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if any(k == key or k.startswith(key + ".") for k in DEMO_KEYS):
+            raise ConfigError(
+                key,
+                "the demo sets this key itself (see --out, --target, --seed; "
+                "`crossdistill train` runs any configuration)",
+            )
+
+
+def run_config(
+    base: RunConfig,
+    run: DemoRun,
+    runs_dir: Path,
+    quick: bool,
+    overrides: Sequence[str] = (),
+    tracking: dict | None = None,
+) -> RunConfig:
+    """The configuration of one demo run: the demo preset with the run's fields, then
+    ``overrides`` (``--set``) and the ``tracking`` section (``--tracking``)."""
     return grid_runs.run_config(
         base,
         name=run.key,
@@ -128,6 +171,8 @@ def run_config(base: RunConfig, run: DemoRun, runs_dir: Path, quick: bool) -> Ru
         scale=SCALE[quick][run.model],
         preset=run.preset,
         teacher=runs_dir / run.teacher if run.teacher else None,
+        overrides=tuple(overrides),
+        tracking=tracking,
     )
 
 
@@ -137,10 +182,21 @@ def run_demo(
     quick: bool = False,
     seed: int = 0,
     echo: Callable[[str], None] = print,
+    overrides: Sequence[str] = (),
 ) -> dict:
-    """Run the demo; returns the content of ``results.json``."""
+    """Run the demo; returns the content of ``results.json``.
+
+    ``overrides`` (``key.sub=value``, e.g. ``device=cuda``, ``tracking.backend=mlflow``) apply
+    to every run; they are checked before any work (:func:`check_overrides`, the config's
+    keys, a tracker's package). A tracked demo logs to ``tracking.uri`` (default
+    ``sqlite:///OUT/mlflow.db``), experiment ``demo``, each run tagged with its target and
+    seed; runs reused from an earlier demo are not logged again.
+    """
     start = time.perf_counter()
     out = Path(out)
+    overrides = list(overrides)
+    check_overrides(overrides)
+    require_backend(load_config("demo", overrides).tracking.backend)  # names a bad key
     prepared = synthetic_cache(out, CACHE_SIZE[quick], echo)
     cache_dir = prepared.cache
     echo(
@@ -153,9 +209,11 @@ def run_demo(
         "demo",
         [f"data.cache={cache_dir}", f"output={runs_dir}", f"seed={seed}", f"target={folder}"],
     )
+    tags = {"target": folder, "seed": str(seed)}
+    tracking = grid_tracking(PRESETS["demo"], overrides, out, "demo", tags)
     summaries: dict[str, dict] = {}
     for run in PLAN:
-        cfg = run_config(base, run, runs_dir, quick)
+        cfg = run_config(base, run, runs_dir, quick, overrides, tracking)
         summary = finished_summary(cfg)
         if summary is None:
             echo(f"[{run.key}] {run.label}")
@@ -166,13 +224,13 @@ def run_demo(
     results = demo_results(summaries, folder, seed, quick, time.perf_counter() - start)
     # OUT/results.json is the latest demo; each target and seed keeps its own copy too.
     for folder_out in (out, runs_dir):
-        (folder_out / "results.json").write_text(json.dumps(results, indent=1))
+        write_text_atomic(folder_out / "results.json", json.dumps(results, indent=1))
     plot_dice_bars(
         {PLAN_BY_KEY[k].label: s for k, s in summaries.items()},
         out / "dice_bars.png",
         title=f"target {display_name(folder)}: 3-D Dice per test case",
     )
-    (out / "report.md").write_text(render_report(results, runs_dir, out))
+    write_text_atomic(out / "report.md", render_report(results, runs_dir, out))
     echo(render_table(results))
     echo(
         f"report: {out / 'report.md'}  results: {out / 'results.json'}  "

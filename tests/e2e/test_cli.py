@@ -107,3 +107,19 @@ def test_errors_are_one_line(workspace, args, expected):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--set", "seed=3"], "config key 'seed': the demo sets this key itself"),
+        (["--set", "data=x"], "config key 'data': the demo sets this key itself"),
+        (["--set", "train.epochz=1"], "config key 'train.epochz': unknown key"),
+        (["--tracking", "wandb"], "config key 'tracking.backend'"),
+    ],
+)
+def test_demo_refuses_a_bad_setting_before_any_work(run_cli, tmp_path, args, expected):
+    code, _, err = run_cli("demo", "--quick", "--out", tmp_path / "demo", *args)
+    assert code == 2 and expected in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "demo").exists()  # no data made, no run started
