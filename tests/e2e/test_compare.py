@@ -149,6 +149,7 @@ def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_pa
     assert "| lm − w/o | UCL |" in md and "| lm − lm@ground-truth | UCL |" in md
     assert "**pooled**" not in md  # one target: its own interval, no pooled row
     assert "teacher/student parameter ratio" in md and "wall time" in md
+    assert md.count("`crossdistill.compare (Python API)` (") == 1  # run twice, named once
     rows = list(csv.DictReader((out / "compare.csv").open(encoding="utf-8")))
     assert {"low", "high", "verdict"} <= set(rows[0])
     assert {r["a"] for r in rows} == {"lm", "lm@ground-truth"}

@@ -308,6 +308,14 @@ def _networks(plan: dict, summaries: Mapping) -> dict[str, dict]:
     return models
 
 
+def _commands(invocations: Sequence[Mapping]) -> str:
+    """Each distinct command once, in order of first use, with the dates it was run."""
+    dates: dict[str, list[str]] = {}
+    for invocation in invocations:
+        dates.setdefault(invocation["command"], []).append(invocation["date"])
+    return "; ".join(f"`{command}` ({', '.join(when)})" for command, when in dates.items())
+
+
 def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
     o: CompareOptions = plan["options"]
     m = _networks(plan, summaries)
@@ -341,7 +349,7 @@ def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
         "timers; teachers not included)"
     )
     if invocations:
-        header["commands"] = "; ".join(f"`{i['command']}` ({i['date']})" for i in invocations)
+        header["commands"] = _commands(invocations)
         header["machine"] = invocations[-1]["machine"]
         killed = len(invocations) - len(ended)
         header["wall time"] = f"{wall / 60:.1f} min over {len(ended)} invocation(s)" + (
