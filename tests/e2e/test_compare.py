@@ -182,3 +182,18 @@ def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_pa
     assert "| w/o − lm |" not in md
     code, _, err = run_cli("report", out, "--versus", "lm:kmm")
     assert code == 2 and "--versus: 'lm:kmm' is not A:B" in err
+
+
+def test_a_dry_run_lists_the_runs_and_makes_nothing(run_cli, tmp_path):
+    """No synthetic sites are made, no plan is written: the runs are listed from the sites
+    the grid would make."""
+    out = tmp_path / "cmp"
+    args = ("--targets", "S4", "--seeds", "2", "--methods", "none,lm", "--controls", "untrained")
+    code, stdout, err = run_cli("compare", *args, "--out", out, "--dry-run")
+    assert code == 0, err
+    assert "not made by a dry run" in stdout
+    listed = [line.split()[1] for line in stdout.splitlines() if line.startswith("new ")]
+    assert (
+        len(listed) == 8 and "UCL/seed1/enet-lm-from-deeplabv3plus@untrained-cross-site" in listed
+    )
+    assert not out.exists() or not any(out.iterdir())

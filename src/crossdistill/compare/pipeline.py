@@ -135,7 +135,8 @@ def compare(
             f"use another folder for the '{grid_preset.name}' preset"
         )
     echo(f"compare, {grid_preset.name} preset → {out}")
-    cache = grid_cache(Path(data) if data is not None else None, out, grid_preset, echo)
+    data_path = Path(data) if data is not None else None
+    cache = grid_cache(data_path, out, grid_preset, echo, make=not dry_run)
     options = CompareOptions(
         grid_sites(targets, cache), seed_list, *models.values(), arms, protocol
     )

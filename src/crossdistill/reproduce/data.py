@@ -35,13 +35,19 @@ def synthetic_cache(
 
 
 def grid_cache(
-    data: Path | None, out: Path, preset: GridPreset, echo: Callable[[str], None] = print
+    data: Path | None,
+    out: Path,
+    preset: GridPreset,
+    echo: Callable[[str], None] = print,
+    make: bool = True,
 ) -> Path:
     """The cache of a grid written to ``out``.
 
     ``data`` may be a prepared cache (used as it is), or a folder of sites in the release
     layout (prepared into ``out/cache-SIZE``, SIZE the preset's). Without ``data`` a
     synthetic preset makes its synthetic sites in ``out``; any other preset needs the data.
+    ``make=False`` (a dry run): the synthetic sites are not made, only their cache's path is
+    returned (a release folder is still prepared: its sites are known from it only).
     """
     size = preset.cache_size
     if data is None:
@@ -50,6 +56,10 @@ def grid_cache(
                 "--data: the paper preset needs the multi-site release (a folder of site "
                 "folders) or its cache; see README, 'Reproducing the paper'"
             )
+        cache = Path(out) / f"cache-{size}"
+        if not make and not (cache / INDEX_FILE).is_file():
+            echo(f"cache: {cache} (not made by a dry run)")
+            return cache
         result = synthetic_cache(
             out, size, echo, cases_per_site=preset.cases_per_site, seed=preset.data_seed
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crossdistill.config import load_config
-from crossdistill.data.cache import Cache
+from crossdistill.data.cache import INDEX_FILE, Cache
 from crossdistill.data.sites import PAPER_FOLDERS, resolve_sites
 from crossdistill.errors import CrossDistillError
 from crossdistill.models.registry import STUDENTS, canonical_name
@@ -44,7 +44,10 @@ def _models(names: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str,
 
 
 def grid_sites(names: Sequence[str] | None, cache: Path) -> tuple[str, ...]:
-    available = Cache(cache).sites
+    """The sites ``names`` (all of the cache's without) in the paper's order; a cache that a
+    dry run did not make (:func:`grid_cache`) holds the synthetic sites, one per paper site."""
+    made = (Path(cache) / INDEX_FILE).is_file()
+    available = Cache(cache).sites if made else list(PAPER_FOLDERS)
     if len(available) < 2:
         raise CrossDistillError(
             f"--data: {cache} holds {len(available)} site; a grid needs two "
@@ -112,7 +115,8 @@ def reproduce(
     launcher_options = check_grid_call(
         grid_preset, overrides, launcher, jobs, launcher_options, out
     )
-    cache = grid_cache(Path(data) if data is not None else None, out, grid_preset, echo)
+    data_path = Path(data) if data is not None else None
+    cache = grid_cache(data_path, out, grid_preset, echo, make=not dry_run)
     options = GridOptions(**{**asdict(options), "sites": grid_sites(sites, cache)})
     grid = build_grid(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
