@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from crossdistill.errors import CrossDistillError
+from crossdistill.monai_without_mlflow import hide_mlflow_from_monai
 
 app = typer.Typer(
     add_completion=False,
@@ -700,6 +701,7 @@ def main() -> None:
     """Console entry point (also ``python -m crossdistill``, what torchrun launches): run the
     app, turning user errors (and the system's: a full disk, a read-only folder) into one line
     and exit 2."""
+    hide_mlflow_from_monai()  # this process never uses MONAI's MLflow handler
     try:
         app(prog_name="crossdistill")
     except CrossDistillError as err:

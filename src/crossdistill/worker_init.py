@@ -12,6 +12,8 @@ import os
 import threading
 import time
 
+from crossdistill.monai_without_mlflow import hide_mlflow_from_monai
+
 
 def limit_torch_threads(threads: int) -> None:
     """Let torch use ``threads`` CPU threads in this (worker) process."""
@@ -29,7 +31,9 @@ def _exit_when_orphaned(parent: int, every_s: float) -> None:
 def init_worker(threads: int, parent: int, every_s: float = 1.0) -> None:
     """Set up a worker process: exit within ``every_s`` seconds of the grid process
     ``parent`` dying (killed, or stopped by a signal that skips its clean-up) instead of
-    training on unobserved and holding the run's lock; then ``threads`` torch threads."""
+    training on unobserved and holding the run's lock; then ``threads`` torch threads. MONAI
+    is later imported without MLflow (:mod:`crossdistill.monai_without_mlflow`)."""
     watch = threading.Thread(target=_exit_when_orphaned, args=(parent, every_s), daemon=True)
     watch.start()
+    hide_mlflow_from_monai()
     limit_torch_threads(threads)
