@@ -36,6 +36,7 @@ from crossdistill.config import RunConfig, load_config
 from crossdistill.data.sites import display_name, resolve_site
 from crossdistill.errors import ConfigError
 from crossdistill.eval.figures import plot_dice_bars
+from crossdistill.log_finished import log_finished_run
 from crossdistill.reproduce import runs as grid_runs
 from crossdistill.reproduce.data import synthetic_cache
 from crossdistill.reproduce.presets import DEMO_SCALE, PRESETS, Scale
@@ -190,7 +191,7 @@ def run_demo(
     to every run; they are checked before any work (:func:`check_overrides`, the config's
     keys, a tracker's package). A tracked demo logs to ``tracking.uri`` (default
     ``sqlite:///OUT/mlflow.db``), experiment ``demo``, each run tagged with its target and
-    seed; runs reused from an earlier demo are not logged again.
+    seed; a run reused from an earlier demo is logged once, when the store does not hold it.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -219,7 +220,8 @@ def run_demo(
             echo(f"[{run.key}] {run.label}")
             summary = train_or_reuse(cfg, progress=True)  # an interrupted run resumes
         else:
-            echo(f"[{run.key}] reused {runs_dir / run.key}")
+            logged = " (logged to the tracker)" if log_finished_run(cfg) else ""
+            echo(f"[{run.key}] reused {runs_dir / run.key}{logged}")
         summaries[run.key] = summary
     results = demo_results(summaries, folder, seed, quick, time.perf_counter() - start)
     # OUT/results.json is the latest demo; each target and seed keeps its own copy too.

@@ -162,6 +162,15 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def epoch_numbers(record: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers of one ``metrics.jsonl`` line but its ``epoch`` (the step they are at)."""
+    return {
+        k: float(v)
+        for k, v in record.items()
+        if k != "epoch" and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
 class MlflowTracker:
     """One run's reports to MLflow (module docstring); every call is a no-op once one failed."""
 
@@ -187,15 +196,25 @@ class MlflowTracker:
     def log_epoch(self, record: Mapping[str, Any]) -> None:
         if int(record["epoch"]) in self._logged_epochs:
             return
-        numbers = {
-            k: float(v)
-            for k, v in record.items()
-            if k != "epoch" and isinstance(v, int | float) and not isinstance(v, bool)
-        }
-        self._call(self._log, numbers, int(record["epoch"]))
+        self._call(self._log, epoch_numbers(record), int(record["epoch"]))
 
     def log_final(self, metrics: Mapping[str, float], artifacts: Sequence[Path]) -> None:
         self._call(self._final, metrics, [Path(p) for p in artifacts])
+
+    def log_finished(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        metrics: Mapping[str, float],
+        artifacts: Sequence[Path],
+    ) -> bool:
+        """Log, after the fact, a run that finished while this store did not hear of it
+        (trained untracked, or tracked elsewhere): its epochs ``records``, final ``metrics``
+        and ``artifacts``, then ``FINISHED``. A run that its note says this store holds as
+        finished is left alone; one it holds unfinished (a kill between the last epoch and
+        the end) gets what it misses. True when something was logged."""
+        logged: list[bool] = []
+        self._call(self._log_finished, records, metrics, artifacts, logged, needs_run=False)
+        return bool(logged) and not self._off
 
     def end(self, status: str) -> None:
         self._call(lambda: self._client.set_terminated(self.run_id, status))
@@ -225,6 +244,25 @@ class MlflowTracker:
         params = [Param(_key(k), v) for k, v in self.params.items()]
         for i in range(0, len(params), _BATCH):
             self._client.log_batch(self.run_id, params=params[i : i + _BATCH])
+
+    def _log_finished(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        metrics: Mapping[str, float],
+        artifacts: Sequence[Path],
+        logged: list[bool],
+    ) -> None:
+        self._client = _mlflow_client()(tracking_uri=self.uri)
+        known = self._resumable()
+        if known is not None and self._client.get_run(known).info.status == "FINISHED":
+            return
+        self._start(len(records))
+        for record in records:
+            if int(record["epoch"]) not in self._logged_epochs:
+                self._log(epoch_numbers(record), int(record["epoch"]))
+        self._final(metrics, [Path(p) for p in artifacts])
+        self._client.set_terminated(self.run_id, "FINISHED")
+        logged.append(True)
 
     def _resumable(self) -> str | None:
         """The MLflow run of the interrupted attempt, when its note names this store."""

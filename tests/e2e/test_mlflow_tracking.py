@@ -228,6 +228,55 @@ def test_a_grid_is_one_experiment_its_runs_tagged(engine_cache, server_uri, tmp_
     assert not (out / "mlflow.db").exists()  # the server's store, not the local one
 
 
+def test_a_run_finished_untracked_is_logged_once_from_its_folder(engine_cache, tmp_path):
+    from crossdistill.log_finished import log_finished_run
+
+    api.train(tiny_run_config(engine_cache, tmp_path, "r", *SHORT), progress=False)
+    assert not (tmp_path / "mlflow.db").exists()
+    tracked = tiny_run_config(engine_cache, tmp_path, "r", *SHORT, "tracking.backend=mlflow")
+    assert log_finished_run(tracked) is True
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    _, run = _only_run(client, "crossdistill")
+    assert run.info.status == "FINISHED" and run.info.run_name == "r"
+    assert run.data.params["train.epochs"] == "2" and run.data.tags["method"] == "w/o"
+    assert _steps(client, run.info.run_id, "loss/seg") == [1, 2]
+    evaluation = json.loads((tmp_path / "r" / "evaluation.json").read_text())
+    assert run.data.metrics["test/dice"] == evaluation["overall"]["dice"]["mean"]
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"curves.png", "summary.json"} <= files
+    assert log_finished_run(tracked) is False  # its note names it: not a second time
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    elsewhere = tracked.model_copy(
+        update={"tracking": tracked.tracking.model_copy(update={"uri": other})}
+    )
+    assert log_finished_run(elsewhere) is True  # another store does not hold it yet
+    assert json.loads((tmp_path / "r" / "tracking.json").read_text())["uri"] == other
+
+
+def test_a_grid_given_tracking_later_logs_the_runs_it_reuses(engine_cache, tmp_path):
+    from crossdistill.compare import compare
+
+    out = tmp_path / "later"
+    call = dict(teacher="unetpp", methods=["none", "lm"], seeds=1, preset="study")
+    call["data"] = engine_cache
+    compare(["S4"], out=out, overrides=TINY_OVERRIDES, echo=lambda line: None, max_runs=2, **call)
+    lines: list[str] = []  # the teacher and w/o trained untracked; lm not yet
+    tracked = (*TINY_OVERRIDES, "tracking.backend=mlflow")
+    compare(["S4"], out=out, overrides=tracked, echo=lines.append, max_runs=0, **call)
+    assert any(line.startswith("logged 2 reused run(s) to later") for line in lines), lines
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("later")
+    runs = {r.data.tags["method"]: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"teacher", "w/o"}
+    wo = runs["w/o"]
+    assert wo.data.tags["run"] == "UCL/seed0/enet-wo" and wo.data.tags["table"] == "compare"
+    assert wo.info.status == "FINISHED" and "test/dice" in wo.data.metrics
+    lines.clear()
+    compare(["S4"], out=out, overrides=tracked, echo=lines.append, max_runs=0, **call)
+    assert not any(line.startswith("logged") for line in lines)
+
+
 def test_a_server_killed_mid_run_leaves_the_run_and_its_folder_whole(
     engine_cache, server, server_uri, tmp_path, capsys, monkeypatch
 ):

@@ -4,7 +4,6 @@ stopped rising when training ended, i.e. whether it was undertrained."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,25 +15,17 @@ import numpy as np
 
 from crossdistill.compare.arms import Arm
 from crossdistill.data.sites import display_name
-from crossdistill.engine.run_folder import RunFolder
+from crossdistill.engine.run_folder import RunFolder, read_metrics
 
 
 def read_val_curve(metrics_file: Path) -> dict[int, float]:
     """``{epoch: val_dice}`` from a run's ``metrics.jsonl`` (lines that cannot be read or have
     no validation are skipped)."""
-    curve: dict[int, float] = {}
-    try:
-        lines = Path(metrics_file).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return curve
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("val_dice") is not None:
-            curve[int(record["epoch"])] = float(record["val_dice"])
-    return curve
+    return {
+        int(r["epoch"]): float(r["val_dice"])
+        for r in read_metrics(metrics_file)
+        if r.get("val_dice") is not None
+    }
 
 
 def plot_val_curves(

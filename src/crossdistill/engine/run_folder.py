@@ -91,6 +91,24 @@ class RunFolder:
         return json.loads(self.summary.read_text(encoding="utf-8"))
 
 
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The epoch records of a ``metrics.jsonl`` in order; a missing file gives none, and a line
+    that is not a JSON object with an ``epoch`` (one cut short by a kill) is skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "epoch" in record:
+            records.append(record)
+    return records
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """``payload`` as indented JSON (NaN allowed, as Python's json writes it), written
     atomically: a summary's presence marks its run finished, so it is never half there."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -15,14 +14,13 @@ from torch import nn
 
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import iter_volumes
+from crossdistill.engine.run_folder import read_metrics
 from crossdistill.eval.inference import segment_slices
 
 
 def plot_curves(metrics_file: Path, out: Path, title: str = "") -> Path | None:
     """Loss terms (weighted) and validation Dice per epoch from ``metrics.jsonl``."""
-    if not Path(metrics_file).exists():
-        return None
-    records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line]
+    records = read_metrics(metrics_file)
     if not records:
         return None
     epochs = [r["epoch"] for r in records]

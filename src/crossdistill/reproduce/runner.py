@@ -224,11 +224,32 @@ def launch(
     echo: Callable[[str], None] = print,
     max_runs: int | None = None,
 ) -> GridOutcome:
-    """:func:`run_grid` on the launcher called ``launcher`` (closed afterwards)."""
+    """:func:`run_grid` on the launcher called ``launcher`` (closed afterwards), then
+    :func:`log_reused`."""
     with make_launcher(launcher, jobs, **launcher_options) as runner:
         if runner.description:
             echo(runner.description)
-        return run_grid(planned, runner, echo, max_runs)
+        outcome = run_grid(planned, runner, echo, max_runs)
+    log_reused(planned, outcome.reused, echo)
+    return outcome
+
+
+def log_reused(
+    planned: list[PlannedRun], reused: Sequence[str], echo: Callable[[str], None] = print
+) -> int:
+    """Log to the grid's tracker the ``reused`` runs that it does not hold yet (trained
+    untracked, or tracked elsewhere), so that the experiment holds the whole grid; returns
+    how many were logged. Nothing happens when tracking is off."""
+    tracked = [p for p in planned if p.config.tracking.backend != "none" and p.spec.id in reused]
+    if not tracked:
+        return 0
+    from crossdistill.log_finished import log_finished_run  # torch: only when tracking is on
+
+    logged = sum(log_finished_run(p.config) for p in tracked)
+    if logged:
+        section = tracked[0].config.tracking
+        echo(f"logged {logged} reused run(s) to {section.experiment} at {section.uri}")
+    return logged
 
 
 def report_outcome(
