@@ -23,8 +23,8 @@ from crossdistill.config import RunConfig, dump_config
 from crossdistill.data.cache import Cache
 from crossdistill.data.dataset import SliceDataset
 from crossdistill.deploy.metadata import is_onnx_file
-from crossdistill.distill import preset_terms
 from crossdistill.distill.controls import build_control
+from crossdistill.distill.presets import resolved_terms
 from crossdistill.engine import distributed, global_batch
 from crossdistill.engine.cached_teacher import check_teacher_cache, use_teacher_cache
 from crossdistill.engine.fit import FitOptions, FitResult, fit
@@ -63,10 +63,7 @@ def resolve_device(name: str) -> str:
 
 def kd_terms(config: RunConfig) -> dict[str, dict[str, Any]]:
     """The preset's terms with ``distill.terms`` merged over them (a weight of 0 drops a term)."""
-    terms = preset_terms(config.distill.preset)
-    for name, options in config.distill.terms.items():
-        terms[name] = {**terms.get(name, {}), **(options or {})}
-    return {name: opts for name, opts in terms.items() if opts.get("weight", 1.0) != 0}
+    return resolved_terms(config.distill.preset, config.distill.terms)
 
 
 def teacher_cache_root(config: RunConfig) -> Path:

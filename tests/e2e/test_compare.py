@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_OVERRIDES
+from conftest import TINY_OVERRIDES, tree_digest
 from crossdistill.compare import compare, read_plan, write_comparison
 from crossdistill.compare.arms import Arm, parse_arms
 from crossdistill.errors import CrossDistillError
@@ -164,7 +164,7 @@ def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_pa
         [sys.executable, "-m", "crossdistill.cli", "report", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (out / "compare.md").read_text(encoding="utf-8") == md
@@ -197,3 +197,56 @@ def test_a_dry_run_lists_the_runs_and_makes_nothing(run_cli, tmp_path):
         len(listed) == 8 and "UCL/seed1/enet-lm-from-deeplabv3plus@untrained-cross-site" in listed
     )
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_dry_run_on_a_release_folder_lists_its_sites_and_prepares_nothing(
+    run_cli, tiny_sites, tmp_path
+):
+    before = tree_digest(tiny_sites)
+    out = tmp_path / "cmp"
+    args = ("--data", tiny_sites, "--targets", "SITEX", "--seeds", "1", "--methods", "none,lm")
+    code, stdout, err = run_cli("compare", *args, "--out", out, "--dry-run")
+    assert code == 0, err
+    assert "(not made by a dry run)" in stdout
+    listed = {line.split()[1] for line in stdout.splitlines() if line.startswith("new ")}
+    assert listed == {
+        "SITEX/seed0/enet-wo",
+        "SITEX/seed0/teacher-deeplabv3plus-cross-site",
+        "SITEX/seed0/enet-lm-from-deeplabv3plus-cross-site",
+    }
+    assert not out.exists() or not any(out.iterdir())
+    assert tree_digest(tiny_sites) == before
+    code, _, err = run_cli("compare", "--data", tiny_sites, "--targets", "S1", "--dry-run")
+    assert code == 2 and "S1" in err and "Traceback" not in err
+
+
+def test_a_ground_truth_control_of_features_alone_reports_the_untrained_runs(
+    engine_cache, tmp_path, run_cli
+):
+    """KMM reads the teacher's features only, where the two controls are the same network:
+    its ground-truth arm is not trained again, and the report says whose runs it shows."""
+    out = tmp_path / "cmp"
+    arms = {"methods": ["none", "kmm"], "controls": ["untrained", "ground-truth"], "seeds": 1}
+    grid = {**arms, "preset": "study", "data": engine_cache, "out": out, "overrides": TINY}
+    result = compare(["S4"], **grid, echo=lambda line: None)
+    assert sorted(result["trained"]) == [
+        "UCL/seed0/enet-kmm-from-deeplabv3plus-cross-site",
+        "UCL/seed0/enet-kmm-from-deeplabv3plus@untrained-cross-site",
+        "UCL/seed0/enet-wo",
+        "UCL/seed0/teacher-deeplabv3plus-cross-site",
+    ]
+    md = (out / "compare.md").read_text(encoding="utf-8")
+    assert "kmm@ground-truth reports the runs of kmm@untrained" in md
+    payload = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    by_pair = {(c["a"], c["b"], c["metric"]): c["per_target"] for c in payload["comparisons"]}
+    for metric in ("val", "test"):
+        assert (
+            by_pair[("kmm", "kmm@ground-truth", metric)]
+            == by_pair[("kmm", "kmm@untrained", metric)]
+        )
+    # once the terms read the teacher's logits, the ground-truth control is its own run
+    args = ("--data", engine_cache, "--targets", "S4", "--seeds", "1", "--methods", "none,kmm")
+    args += ("--controls", "ground-truth", "--set", "distill.terms.kmm.feature=logits")
+    code, stdout, err = run_cli("compare", *args, "--out", tmp_path / "b", "--dry-run")
+    assert code == 0, err
+    assert "UCL/seed0/enet-kmm-from-deeplabv3plus@ground-truth-cross-site" in stdout

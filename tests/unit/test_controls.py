@@ -17,8 +17,11 @@ from crossdistill.distill.controls import (
     build_control,
     matched_epsilon,
     mean_confidence,
+    same_run_control,
     untrained_network,
 )
+from crossdistill.distill.presets import resolved_terms
+from crossdistill.distill.terms import reads_teacher_logits
 from crossdistill.engine.checkpoint import save_checkpoint
 from crossdistill.engine.teacher_cache import cache_key
 from crossdistill.models import create_model
@@ -96,6 +99,51 @@ def test_the_distiller_hands_the_masks_to_a_ground_truth_teacher():
     out = distiller(torch.randn(2, 1, 32, 32), masks)
     assert torch.equal(out.teacher_logits.argmax(1), masks)
     assert torch.isfinite(out.total)
+
+
+@pytest.mark.parametrize(
+    ("preset", "changes", "reads_logits"),
+    [
+        ("kmm", {}, False),
+        ("at", {}, False),
+        ("mskd", {}, False),  # regions from the ground truth, features from the teacher
+        ("kmm", {"kmm": {"feature": "logits"}}, True),
+        ("lm", {}, True),
+        ("kmm+lm", {"lm": {"weight": 0}}, False),  # a weight of 0 drops the term
+        ("recommended", {}, True),
+        ("aam", {}, True),  # the teacher's argmax labels the pairs
+        ("aam", {"aam": {"on": "features"}}, True),
+        ("aam", {"aam": {"on": "features", "match": "teacher"}}, False),
+        ("aam", {"aam": {"on": "features", "match": "teacher", "gt_gate": True}}, True),
+        ("aam", {"aam": {"on": "features", "match": "teacher", "min_confidence": 0.0}}, True),
+    ],
+)
+def test_ground_truth_is_the_untrained_run_exactly_when_no_term_reads_teacher_logits(
+    preset, changes, reads_logits
+):
+    terms = resolved_terms(preset, changes)
+    assert any(reads_teacher_logits(n, o) for n, o in terms.items()) is reads_logits
+    expected = "ground-truth" if reads_logits else "untrained"
+    assert same_run_control("ground-truth", terms) == expected
+    assert same_run_control("untrained", terms) == "untrained"
+    assert same_run_control(None, terms) is None
+
+
+def test_kmm_sees_the_same_teacher_under_both_controls():
+    """Why the rule holds: the ground-truth control's features are the untrained network's,
+    so a term of features alone gets the same loss and gradients from either."""
+    student = create_model("enet", 1, 2, 0.25)
+    images, masks = torch.randn(2, 1, 32, 32), torch.zeros(2, 32, 32, dtype=torch.long)
+    masks[:, 8:20, 8:20] = 1
+    losses = {}
+    for name, teacher in (
+        ("untrained", untrained_network(SPEC, 3)),
+        ("ground-truth", GroundTruthTeacher(untrained_network(SPEC, 3), epsilon=0.05)),
+    ):
+        torch.manual_seed(0)  # the KMM adapter's initialisation
+        distiller = Distiller(teacher, student, resolved_terms("kmm"))
+        losses[name] = distiller(images, masks).terms["kmm"]
+    assert torch.equal(losses["untrained"], losses["ground-truth"])
 
 
 def test_the_teacher_cache_key_names_the_control(engine_cache, tmp_path):

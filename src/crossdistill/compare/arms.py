@@ -14,8 +14,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crossdistill.distill.controls import CONTROLS
-from crossdistill.distill.presets import preset_terms
+from crossdistill.config import apply_overrides
+from crossdistill.distill.controls import CONTROLS, same_run_control
+from crossdistill.distill.presets import preset_terms, resolved_terms
 from crossdistill.errors import ConfigError, CrossDistillError
 from crossdistill.reproduce.grid import PROTOCOLS, RunSpec, student_run, teacher_run
 
@@ -124,6 +125,7 @@ class CompareOptions:
     teacher: str
     arms: tuple[Arm, ...]
     protocol: str = "cross-site"
+    overrides: tuple[str, ...] = ()  # --set, over every run: they may change the terms
 
 
 def check_options(o: CompareOptions) -> None:
@@ -134,6 +136,37 @@ def check_options(o: CompareOptions) -> None:
         raise CrossDistillError("--seeds: give at least one")
     if not o.targets:
         raise CrossDistillError("--targets: give at least one target site")
+
+
+def run_control(o: CompareOptions, arm: Arm) -> str | None:
+    """The control of the run that ``arm`` trains: ``arm.control``, but ``untrained`` for a
+    ``ground-truth`` arm whose terms never read the teacher's logits (the two controls then
+    give the same teacher: :func:`~crossdistill.distill.controls.same_run_control`), so that
+    the run is trained once and both arms report it. An override of ``--set`` under
+    ``distill`` but ``distill.terms`` keeps every control its own run."""
+    if arm.control is None or any(
+        text.strip().startswith("distill.") and not text.strip().startswith("distill.terms.")
+        for text in o.overrides
+    ):
+        return arm.control
+    raw = apply_overrides({}, [*(f"distill.terms.{t}" for t in arm.terms), *o.overrides])
+    changes = raw.get("distill", {}).get("terms", {})
+    if not isinstance(changes, dict) or any(
+        not isinstance(v, dict | None) for v in changes.values()
+    ):
+        return arm.control  # not terms: the run's configuration names the mistake
+    return same_run_control(arm.control, resolved_terms(arm.method, changes))
+
+
+def shared_runs(o: CompareOptions) -> dict[str, str]:
+    """``{arm label: label of the arm whose runs it reports}`` for the arms of ``o`` whose
+    control trains another control's run (:func:`run_control`)."""
+    shared = {}
+    for arm in o.arms:
+        control = run_control(o, arm)
+        if control != arm.control:
+            shared[arm.label] = Arm(arm.method, control, arm.terms).label
+    return shared
 
 
 def arm_run(o: CompareOptions, arm: Arm, target: str, seed: int) -> RunSpec:
@@ -148,7 +181,7 @@ def arm_run(o: CompareOptions, arm: Arm, target: str, seed: int) -> RunSpec:
         o.protocol,
         arm.method,
         teacher,
-        control=arm.control,
+        control=run_control(o, arm),
         terms=arm.terms,
     )
 

@@ -27,7 +27,14 @@ from typing import Any
 import torch
 
 from crossdistill.atomic import write_text_atomic
-from crossdistill.compare.arms import Arm, CompareOptions, check_options, compare_runs, parse_arms
+from crossdistill.compare.arms import (
+    Arm,
+    CompareOptions,
+    check_options,
+    compare_runs,
+    parse_arms,
+    shared_runs,
+)
 from crossdistill.compare.report import write_report
 from crossdistill.compare.results import METRICS
 from crossdistill.config import load_config
@@ -136,9 +143,15 @@ def compare(
         )
     echo(f"compare, {grid_preset.name} preset → {out}")
     data_path = Path(data) if data is not None else None
-    cache = grid_cache(data_path, out, grid_preset, echo, make=not dry_run)
+    grid_data = grid_cache(data_path, out, grid_preset, echo, make=not dry_run)
+    cache = grid_data.cache
     options = CompareOptions(
-        grid_sites(targets, cache), seed_list, *models.values(), arms, protocol
+        grid_sites(targets, grid_data),
+        seed_list,
+        *models.values(),
+        arms,
+        protocol,
+        tuple(overrides),
     )
     runs = compare_runs(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
@@ -204,7 +217,9 @@ def parse_versus(versus: Sequence[str], arms: tuple[Arm, ...]) -> list[tuple[str
 
 
 def _options_json(o: CompareOptions) -> dict:
-    return {**asdict(o), "arms": [a.label if a.method != "none" else "none" for a in o.arms]}
+    """The options as the plan keeps them (the overrides are the plan's own entry)."""
+    options = {k: v for k, v in asdict(o).items() if k != "overrides"}
+    return {**options, "arms": [a.label if a.method != "none" else "none" for a in o.arms]}
 
 
 def _write_plan(out: Path, plan: dict) -> None:
@@ -225,6 +240,7 @@ def read_plan(out: Path) -> dict:
             o["teacher"],
             parse_arms(o["arms"]),
             o["protocol"],
+            tuple(plan.get("overrides", [])),
         )
     except (OSError, ValueError, KeyError, TypeError, CrossDistillError) as err:
         raise InputError(path, f"not a comparison plan ({err})") from None
@@ -279,7 +295,7 @@ def write_comparison(
         dest,
         o.arms,
         summaries,
-        _header(plan, summaries, len(runs)),
+        _header(plan, summaries, len(runs), {runs[k].id: v for k, v in summaries.items()}),
         tuple(metrics),
         {key: spec.id for key, spec in runs.items()},
         {key: runs_dir / runs[key].id for key in summaries},
@@ -317,7 +333,9 @@ def _commands(invocations: Sequence[Mapping]) -> str:
     return "; ".join(f"`{command}` ({', '.join(when)})" for command, when in dates.items())
 
 
-def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
+def _header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -> dict[str, str]:
+    """The report's header; ``by_run``: the finished summaries by run id (a run that two arms
+    report counts once in the training time)."""
     o: CompareOptions = plan["options"]
     m = _networks(plan, summaries)
     finished = len(summaries)
@@ -344,10 +362,17 @@ def _header(plan: dict, summaries: Mapping, total: int) -> dict[str, str]:
         "held-out data": "settings are chosen on the source sites' validation Dice only; "
         "the target sites' test cases are for this report",
     }
-    seconds = sum(float(s.get("seconds") or 0) for s in summaries.values())
+    shared = shared_runs(o)
+    if shared:
+        header["shared runs"] = "; ".join(
+            f"{arm} reports the runs of {other} (no term reads the teacher's logits, the only "
+            "thing in which the ground-truth control differs from the untrained one)"
+            for arm, other in shared.items()
+        )
+    seconds = sum(float(s.get("seconds") or 0) for s in by_run.values())
     header["training time"] = (
-        f"{seconds / 3600:.2f} h summed over the {finished} finished student runs (their own "
-        "timers; teachers not included)"
+        f"{seconds / 3600:.2f} h summed over the {len(by_run)} finished student runs (their "
+        "own timers; teachers not included)"
     )
     if invocations:
         header["commands"] = _commands(invocations)

@@ -22,6 +22,8 @@ replace the trained teacher of a run and keep everything else (docs/design.md §
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from crossdistill.data.batch_keys import BatchKeys
+from crossdistill.distill.terms import reads_teacher_logits
 from crossdistill.models import create_model
 from crossdistill.models.output import SegOutput
 
@@ -36,6 +39,17 @@ UNTRAINED, GROUND_TRUTH = "untrained", "ground-truth"
 CONTROLS = (UNTRAINED, GROUND_TRUTH)
 #: ``ε`` is kept in [MIN_EPSILON, (K − 1)/K · MAX_SHARE]: log p stays finite and argmax = y.
 MIN_EPSILON, MAX_SHARE = 1e-3, 0.99
+
+
+def same_run_control(control: str | None, terms: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The control whose run ``control`` gives for a method of ``terms`` (resolved, as
+    ``distill.presets.resolved_terms`` gives them): ``ground-truth`` differs from
+    ``untrained`` in the logits only, so for terms that never read the teacher's logits
+    (:func:`~crossdistill.distill.terms.reads_teacher_logits`, e.g. KMM alone) it trains
+    exactly the ``untrained`` run, which is returned; any other ``control`` is returned as is."""
+    if control == GROUND_TRUTH and not any(reads_teacher_logits(n, o) for n, o in terms.items()):
+        return UNTRAINED
+    return control
 
 
 def untrained_network(spec: dict, seed: int) -> nn.Module:

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from crossdistill.errors import ConfigError
@@ -75,6 +76,21 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     **BASELINES,
     "recommended": RECOMMENDED,
 }
+
+
+def resolved_terms(
+    preset: str, changes: Mapping[str, Mapping[str, Any] | None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The terms of ``preset`` with ``changes`` (a config's ``distill.terms``) merged over
+    them, option by option; a term whose weight is 0 is dropped.
+
+    Raises:
+        ConfigError: unknown preset.
+    """
+    terms = preset_terms(preset)
+    for name, options in (changes or {}).items():
+        terms[name] = {**terms.get(name, {}), **(options or {})}
+    return {name: opts for name, opts in terms.items() if opts.get("weight", 1.0) != 0}
 
 
 def preset_names() -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from crossdistill.distill.gating import pixel_gate
 from crossdistill.errors import ConfigError
 from crossdistill.losses.registry import build_term, get_term
 from crossdistill.models.output import SegOutput
-from crossdistill.models.taps import check_tap, read_tap, tap_channels
+from crossdistill.models.taps import LOGITS, check_tap, read_tap, tap_channels
 
 GATE_OPTIONS = ("min_confidence", "gt_gate", "min_teacher_dice")
 SCHEDULE_OPTIONS = ("balance_steps", "warmup_steps")
@@ -167,6 +167,31 @@ class DistillTerm(nn.Module):
         if w.balance_steps or w.warmup_steps:
             text += f", balance_steps={w.balance_steps}, warmup_steps={w.warmup_steps}"
         return text
+
+
+def reads_teacher_logits(name: str, options: Mapping[str, Any] | None) -> bool:
+    """Whether the term configured as ``name: options`` reads the teacher's logits: where its
+    teacher tap is ``logits`` (LM; AAM, whose teacher labels its pairs, unless ``match:
+    teacher`` on features), or through a pixel gate, which the teacher's logits decide. A term
+    that does not sees the teacher's features only. Options are not checked here.
+
+    Raises:
+        ConfigError: an unknown term, or taps that clash (named).
+    """
+    rest = dict(options or {})
+    spec = get_term(rest.pop("loss", name), key=f"terms.{name}")
+    feature = rest.pop("feature", None)
+    if spec.taps is not None:
+        try:
+            _, teacher_tap = spec.taps(rest, feature)
+        except ValueError as err:
+            raise ConfigError(f"terms.{name}.feature", str(err).removeprefix("feature: ")) from None
+    else:
+        teacher_tap = feature if feature is not None else spec.default_feature
+    gated = rest.get("gt_gate") is True or any(
+        rest.get(option) is not None for option in ("min_confidence", "min_teacher_dice")
+    )  # as TermWiring.gated: a threshold of 0 is a gate too
+    return teacher_tap == LOGITS or gated
 
 
 def build_distill_term(

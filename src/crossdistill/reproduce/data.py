@@ -4,10 +4,13 @@ synthetic sites (the demo's data: ``crossdistill synth`` with seed 0, then ``pre
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from crossdistill.data.cache import INDEX_FILE
+from crossdistill.data.cache import INDEX_FILE, Cache
+from crossdistill.data.layouts import find_cases
 from crossdistill.data.prepare import PrepareResult, prepare
+from crossdistill.data.sites import PAPER_FOLDERS
 from crossdistill.data.synth import synthesize
 from crossdistill.errors import CrossDistillError, InputError
 from crossdistill.reproduce.presets import GridPreset
@@ -34,40 +37,54 @@ def synthetic_cache(
     return prepare(data, Path(root) / f"cache-{size}", size=size, seed=seed, progress=progress)
 
 
+@dataclass(frozen=True)
+class GridData:
+    """The cache a grid trains on and the sites it holds (or will hold, after a dry run)."""
+
+    cache: Path
+    sites: tuple[str, ...]
+
+
 def grid_cache(
     data: Path | None,
     out: Path,
     preset: GridPreset,
     echo: Callable[[str], None] = print,
     make: bool = True,
-) -> Path:
-    """The cache of a grid written to ``out``.
+) -> GridData:
+    """The cache of a grid written to ``out`` and its sites.
 
     ``data`` may be a prepared cache (used as it is), or a folder of sites in the release
     layout (prepared into ``out/cache-SIZE``, SIZE the preset's). Without ``data`` a
     synthetic preset makes its synthetic sites in ``out``; any other preset needs the data.
-    ``make=False`` (a dry run): the synthetic sites are not made, only their cache's path is
-    returned (a release folder is still prepared: its sites are known from it only).
+    ``make=False`` (a dry run) writes and hashes nothing: a cache already in ``out`` is taken
+    as found; else the synthetic sites are the paper's six, a release folder's sites are
+    its site folders as ``prepare`` would find them (listed, no file read), and the path
+    of the cache not made is returned.
     """
     size = preset.cache_size
+    planned = Path(out) / f"cache-{size}"
+    if data is not None and (Path(data) / INDEX_FILE).is_file():
+        return GridData(Path(data), tuple(Cache(data).sites))
+    if data is not None and not Path(data).is_dir():
+        raise InputError(data, "neither a prepared cache nor a folder of sites")
+    if data is None and not preset.synthetic:
+        raise CrossDistillError(
+            "--data: the paper preset needs the multi-site release (a folder of site "
+            "folders) or its cache; see README, 'Reproducing the paper'"
+        )
+    if not make and (planned / INDEX_FILE).is_file():
+        echo(f"cache: {planned} (as found; a dry run does not check it against the data)")
+        return GridData(planned, tuple(Cache(planned).sites))
+    if not make:
+        sites = PAPER_FOLDERS if data is None else tuple(find_cases(data).sites)
+        echo(f"cache: {planned} (not made by a dry run)")
+        return GridData(planned, sites)
     if data is None:
-        if not preset.synthetic:
-            raise CrossDistillError(
-                "--data: the paper preset needs the multi-site release (a folder of site "
-                "folders) or its cache; see README, 'Reproducing the paper'"
-            )
-        cache = Path(out) / f"cache-{size}"
-        if not make and not (cache / INDEX_FILE).is_file():
-            echo(f"cache: {cache} (not made by a dry run)")
-            return cache
         result = synthetic_cache(
             out, size, echo, cases_per_site=preset.cases_per_site, seed=preset.data_seed
         )
-    elif (Path(data) / INDEX_FILE).is_file():
-        return Path(data)
-    elif not Path(data).is_dir():
-        raise InputError(data, "neither a prepared cache nor a folder of sites")
     else:
-        result = prepare(data, out / f"cache-{size}", size=size, seed=DATA_SEED)
+        result = prepare(data, planned, size=size, seed=DATA_SEED)
     echo(f"cache: {result.cache} ({result.slices} slices, {'reused' if result.reused else 'new'})")
-    return result.cache
+    return GridData(result.cache, tuple(Cache(result.cache).sites))

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from crossdistill.config import load_config
-from crossdistill.data.cache import INDEX_FILE, Cache
 from crossdistill.data.sites import PAPER_FOLDERS, resolve_sites
 from crossdistill.errors import CrossDistillError
 from crossdistill.models.registry import STUDENTS, canonical_name
-from crossdistill.reproduce.data import grid_cache
+from crossdistill.reproduce.data import GridData, grid_cache
 from crossdistill.reproduce.grid import GridOptions, build_grid, check_options
 from crossdistill.reproduce.presets import get_preset
 from crossdistill.reproduce.record import RUNS, add_invocation, table_stem
@@ -43,14 +42,12 @@ def _models(names: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str,
     return tuple(dict.fromkeys(canonical_name(n) for n in names)) if names else default
 
 
-def grid_sites(names: Sequence[str] | None, cache: Path) -> tuple[str, ...]:
-    """The sites ``names`` (all of the cache's without) in the paper's order; a cache that a
-    dry run did not make (:func:`grid_cache`) holds the synthetic sites, one per paper site."""
-    made = (Path(cache) / INDEX_FILE).is_file()
-    available = Cache(cache).sites if made else list(PAPER_FOLDERS)
+def grid_sites(names: Sequence[str] | None, data: GridData) -> tuple[str, ...]:
+    """The sites ``names`` (all of the grid's data's without) in the paper's order."""
+    available = list(data.sites)
     if len(available) < 2:
         raise CrossDistillError(
-            f"--data: {cache} holds {len(available)} site; a grid needs two "
+            f"--data: {data.cache} holds {len(available)} site; a grid needs two "
             "or more (students train on the sites other than the target)"
         )
     if names:
@@ -116,8 +113,9 @@ def reproduce(
         grid_preset, overrides, launcher, jobs, launcher_options, out
     )
     data_path = Path(data) if data is not None else None
-    cache = grid_cache(data_path, out, grid_preset, echo, make=not dry_run)
-    options = GridOptions(**{**asdict(options), "sites": grid_sites(sites, cache)})
+    grid_data = grid_cache(data_path, out, grid_preset, echo, make=not dry_run)
+    cache = grid_data.cache
+    options = GridOptions(**{**asdict(options), "sites": grid_sites(sites, grid_data)})
     grid = build_grid(options)
     base = load_config(grid_preset.config, [f"data.cache={cache}"])
     stem = table_stem(table, protocol, method)
