@@ -37,6 +37,7 @@ from crossdistill.compare.arms import (
 )
 from crossdistill.compare.report import write_report
 from crossdistill.compare.results import METRICS
+from crossdistill.compare.validate import check_plan
 from crossdistill.config import load_config
 from crossdistill.data.sites import display_name
 from crossdistill.errors import CrossDistillError, InputError
@@ -232,6 +233,7 @@ def read_plan(out: Path) -> dict:
     path = Path(out) / PLAN
     try:
         plan = json.loads(path.read_text(encoding="utf-8"))
+        check_plan(plan)
         o = plan["options"]
         plan["options"] = CompareOptions(
             tuple(o["targets"]),
@@ -243,7 +245,8 @@ def read_plan(out: Path) -> dict:
             tuple(plan.get("overrides", [])),
         )
     except (OSError, ValueError, KeyError, TypeError, CrossDistillError) as err:
-        raise InputError(path, f"not a comparison plan ({err})") from None
+        reason = f"no key {err}" if isinstance(err, KeyError) else str(err)
+        raise InputError(path, f"not a comparison plan ({reason})") from None
     return plan
 
 
@@ -300,6 +303,7 @@ def write_comparison(
         {key: spec.id for key, spec in runs.items()},
         {key: runs_dir / runs[key].id for key in summaries},
         tuple(tuple(pair) for pair in plan.get("versus", [])),
+        o.targets,
     )
 
 
@@ -318,9 +322,12 @@ def _networks(plan: dict, summaries: Mapping) -> dict[str, dict]:
     """Student and teacher as trained (``--set model.width=…`` included), else as planned."""
     models = {role: dict(v) for role, v in plan["models"].items()}
     for summary in summaries.values():
-        models["student"].update(width=summary["model"]["width"], epochs=summary["epochs"])
-        if "teacher_model" in summary:
-            models["teacher"].update(width=summary["teacher_model"]["width"])
+        if summary.get("model") is not None:
+            models["student"]["width"] = summary["model"]["width"]
+        if summary.get("epochs") is not None:
+            models["student"]["epochs"] = summary["epochs"]
+        if summary.get("teacher_model") is not None:
+            models["teacher"]["width"] = summary["teacher_model"]["width"]
             break
     return models
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -115,14 +115,18 @@ def write_report(
     run_ids: Mapping[tuple[Arm, str, int], str] | None = None,
     run_folders: Mapping[tuple[Arm, str, int], Path] | None = None,
     versus: tuple[tuple[str, str], ...] = (),
+    targets: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the comparison of ``summaries`` ((arm, target, seed) → ``summary.json``) into
     ``out``; ``header`` holds the lines printed above the tables (name → text);
     ``run_folders`` (of the finished runs) give the validation curves; ``versus`` adds
-    comparisons between two arms (labels) to those with w/o and with the controls."""
+    comparisons between two arms (labels) to those with w/o and with the controls;
+    ``targets``: the columns of the arm tables (default: the targets with finished runs)."""
     out = Path(out)
     comps = [c for c in comparisons(arms, summaries, versus=versus) if c.metric in metrics]
-    targets = list(dict.fromkeys(t for (_, t, _) in summaries))
+    if targets is None:
+        targets = list(dict.fromkeys(t for (_, t, _) in summaries))
+    targets = list(targets)
     labels = [a.label for a in arms]
     rel = reliability(summaries)
     lines = ["# Paired comparison", ""]

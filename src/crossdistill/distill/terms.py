@@ -179,13 +179,14 @@ def reads_teacher_logits(name: str, options: Mapping[str, Any] | None) -> bool:
         ConfigError: an unknown term, or taps that clash (named).
     """
     rest = dict(options or {})
-    spec = get_term(rest.pop("loss", name), key=f"terms.{name}")
+    key = f"distill.terms.{name}"
+    spec = get_term(rest.pop("loss", name), key=key)
     feature = rest.pop("feature", None)
     if spec.taps is not None:
         try:
             _, teacher_tap = spec.taps(rest, feature)
         except ValueError as err:
-            raise ConfigError(f"terms.{name}.feature", str(err).removeprefix("feature: ")) from None
+            raise ConfigError(f"{key}.feature", str(err).removeprefix("feature: ")) from None
     else:
         teacher_tap = feature if feature is not None else spec.default_feature
     gated = rest.get("gt_gate") is True or any(

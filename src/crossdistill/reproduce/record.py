@@ -18,7 +18,7 @@ from pathlib import Path
 
 from crossdistill.data.sites import PAPER_FOLDERS
 from crossdistill.errors import CrossDistillError, InputError
-from crossdistill.reproduce.grid import Cell, GridOptions, build_grid
+from crossdistill.reproduce.grid import Cell, GridOptions, build_grid, check_options
 
 SUFFIX = ".grid.json"
 RUNS = "runs"
@@ -34,17 +34,61 @@ def table_stem(table: int, protocol: str, method: str) -> str:
     return stem
 
 
+#: The type of each field of an invocation as a record stores it (tuples as lists).
+_FIELDS = {
+    "table": int,
+    "sites": (list, str),
+    "seeds": (list, int),
+    "protocol": str,
+    "method": str,
+    "students": (list, str),
+    "teachers": (list, str),
+}
+
+
 def read_record(path: Path) -> dict:
-    """A ``.grid.json`` file; its ``invocations`` as :class:`GridOptions`."""
+    """A ``.grid.json`` file; its ``invocations`` as :class:`GridOptions`, each checked as
+    ``reproduce`` checks its options.
+
+    Raises:
+        InputError: naming the file and what is wrong with it (a record edited by hand, cut
+            short or forged fails here, not deep inside a report).
+    """
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-        record["invocations"] = [
-            GridOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in o.items()})
-            for o in record["invocations"]
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+        if not isinstance(record.get("preset"), str):
+            raise ValueError("no preset name")
+        if not isinstance(record.setdefault("configs", {}), dict):
+            raise ValueError("configs is not a mapping")
+        if not isinstance(record["invocations"], list) or not record["invocations"]:
+            raise ValueError("no invocations")
+        record["invocations"] = [_invocation(o) for o in record["invocations"]]
+    except KeyError as err:
+        raise InputError(path, f"not a grid record (no key {err})") from None
+    except (OSError, ValueError, TypeError, CrossDistillError) as err:
         raise InputError(path, f"not a grid record ({err})") from None
     return record
+
+
+def _invocation(stored: dict) -> GridOptions:
+    """One stored invocation, its fields' types and values checked."""
+    if not isinstance(stored, dict):
+        raise ValueError(f"an invocation is not an object: {stored!r}")
+    for key, value in stored.items():
+        kind = _FIELDS.get(key)
+        if kind is None:
+            raise ValueError(f"unknown invocation field '{key}'")
+        outer, inner = kind if isinstance(kind, tuple) else (kind, None)
+        ok = isinstance(value, outer) and not isinstance(value, bool)
+        if ok and inner is not None:
+            ok = all(isinstance(v, inner) and not isinstance(v, bool) for v in value)
+        if not ok:
+            raise ValueError(f"invocation field '{key}' holds {value!r}")
+    options = GridOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    check_options(options)
+    return options
 
 
 def check_preset(out: Path, preset: str) -> None:

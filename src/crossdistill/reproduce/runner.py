@@ -35,6 +35,7 @@ from crossdistill.reproduce.runs import (
     run_state,
     spec_config,
 )
+from crossdistill.summary_check import checked_summary
 from crossdistill.tracking import local_store, prepare_experiment, require_backend
 
 
@@ -272,13 +273,19 @@ def report_outcome(
 
 
 def load_summaries(runs_dir: Path, ids: list[str] | tuple[str, ...]) -> dict[str, dict]:
-    """``summary.json`` of every run of ``ids`` that has one."""
+    """``summary.json`` of every run of ``ids`` that has one (one that is not JSON is taken as
+    unfinished).
+
+    Raises:
+        InputError: a summary without what its readers read (:func:`checked_summary`).
+    """
     summaries = {}
     for run_id in ids:
         folder = RunFolder(runs_dir / run_id)
         if folder.finished():
             try:
-                summaries[run_id] = folder.read_summary()
+                summary = folder.read_summary()
             except ValueError:
                 continue
+            summaries[run_id] = checked_summary(folder.summary, summary)
     return summaries
