@@ -100,6 +100,9 @@ def test_a_forged_run_summary_is_named(summary, reason, tmp_path):
     assert checked_summary(path, {**GOOD, "val_dice": None}) == {**GOOD, "val_dice": None}
 
 
+_T1 = ("params_m", "paper_params_m", "params_rel_diff", "gflops", "paper_gflops")
+_T1 += ("gflops_rel_diff",)
+
 GRID = {"table": 2, "preset": "demo", "invocations": [{"table": 2, "sites": ["UCL", "HK"]}]}
 
 
@@ -135,3 +138,54 @@ def test_a_forged_run_summary_in_a_grid_is_one_line_naming_it(tmp_path, run_cli)
     forged.write_text("{cut sho", encoding="utf-8")  # not JSON: taken as unfinished
     code, _, err = run_cli("report", tmp_path)
     assert code == 0, err
+
+
+def test_binary_files_in_a_run_folder_are_not_its_configuration_or_epochs(tmp_path, run_cli):
+    """A config.yaml of random bytes: the run is not the plan's (reported as missing); a
+    metrics.jsonl with a non-UTF-8 line: the other lines are still read."""
+    from crossdistill.engine.run_folder import read_metrics
+
+    (tmp_path / "compare.plan.json").write_text(
+        json.dumps({**PLAN, "configs": {"UCL/seed0/enet-wo": "0" * 64}}), encoding="utf-8"
+    )
+    run = tmp_path / "runs" / "UCL" / "seed0" / "enet-wo"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps(GOOD), encoding="utf-8")
+    (run / "config.yaml").write_bytes(bytes(range(128, 256)) * 8)
+    code, _, err = run_cli("report", tmp_path)
+    assert code == 0, err
+    assert "**runs**: 0 of 8 finished" in (tmp_path / "compare.md").read_text(encoding="utf-8")
+    metrics = run / "metrics.jsonl"
+    metrics.write_bytes(b'{"epoch": 1, "val_dice": 0.5}\n\xff\xfe\x00garbage\n{"epoch": 2}\n')
+    assert [r["epoch"] for r in read_metrics(metrics)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("table1", "words"),
+    [
+        ({"rows": "none"}, ["rows is not a list"]),
+        ({"rows": [{"label": "ENet"}]}, ["no key 'params_m'"]),
+        ({"rows": [{"label": "ENet", **dict.fromkeys(_T1, 1.0), "gflops": "many"}]}, ["gflops"]),
+        ({"table": 1}, ["no key 'rows'"]),
+    ],
+)
+def test_a_forged_table1_record_is_one_line_naming_it(table1, words, tmp_path, run_cli):
+    (tmp_path / "table1.json").write_text(json.dumps(table1), encoding="utf-8")
+    code, _, err = run_cli("report", tmp_path)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "table1.json: not a Table 1 record" in lines[0]
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_a_run_folder_that_says_little_is_reported_without_its_overlay(tmp_path, run_cli):
+    """A summary with its Dice only, a config.yaml of random bytes: one line of error for the
+    config; with a plain config, the curves are drawn and the Dice printed."""
+    (tmp_path / "summary.json").write_text('{"dice": {"mean": 0.5}}', encoding="utf-8")
+    (tmp_path / "config.yaml").write_bytes(bytes(range(128, 256)))
+    code, _, err = run_cli("report", tmp_path)
+    assert code == 2 and "Traceback" not in err and "cannot read the run's results" in err
+    (tmp_path / "config.yaml").write_text("name: r\n", encoding="utf-8")
+    code, out, err = run_cli("report", tmp_path)
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == f"{tmp_path.name}: Dice 0.500"

@@ -93,9 +93,10 @@ class RunFolder:
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The epoch records of a ``metrics.jsonl`` in order; a missing file gives none, and a line
-    that is not a JSON object with an ``epoch`` (one cut short by a kill) is skipped."""
+    that is not a JSON object with an ``epoch`` (one cut short by a kill, bytes that are not
+    UTF-8) is skipped."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_bytes().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return []
     records = []

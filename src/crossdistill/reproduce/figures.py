@@ -142,8 +142,8 @@ def _cache_of(folder: Path) -> Cache | None:
     try:
         config = yaml.safe_load(RunFolder(folder).config.read_text(encoding="utf-8"))
         return Cache(config["data"]["cache"])
-    except (OSError, KeyError, TypeError, yaml.YAMLError, CrossDistillError):
-        return None  # a moved or deleted cache: the overlays are left out
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError, CrossDistillError):
+        return None  # a moved or deleted cache (or an unreadable config): no overlays
 
 
 def _case_dice(folder: Path, key: str) -> str:

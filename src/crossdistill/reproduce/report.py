@@ -25,8 +25,9 @@ from crossdistill.reproduce.figures import plot_dice_bars, plot_heatmap, plot_ov
 from crossdistill.reproduce.record import SUFFIX, read_record, record_cells
 from crossdistill.reproduce.runner import load_summaries
 from crossdistill.reproduce.runs import holds_config
-from crossdistill.reproduce.table1 import write_table1
+from crossdistill.reproduce.table1 import read_table1, write_table1
 from crossdistill.reproduce.tables import aggregate, render_csv, render_markdown
+from crossdistill.summary_check import checked_summary
 
 _TITLES = {
     2: "Table 2 — students without and with distillation, per target site",
@@ -135,26 +136,20 @@ def write_table(out: Path, record_path: Path, overlays: bool = True) -> list[Pat
 
 def report_run(folder: Path) -> dict:
     """Redraw a run folder's ``curves.png`` and ``overlay.png``; returns its summary."""
+    files = RunFolder(folder)
     try:
-        summary = RunFolder(folder).read_summary()
-        config = yaml.safe_load(RunFolder(folder).config.read_text(encoding="utf-8"))
+        summary = checked_summary(files.summary, files.read_summary())
+        config = yaml.safe_load(files.config.read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise InputError(folder, f"cannot read the run's results ({err})") from None
-    files = RunFolder(folder)
-    plot_curves(files.metrics, files.curves, title=summary.get("name", ""))
+    plot_curves(files.metrics, files.curves, title=str(summary.get("name", "")))
     try:
         cache = Cache(config["data"]["cache"])
+        sites, split = [str(s) for s in summary["eval_sites"]], str(config["eval"]["split"])
     except (KeyError, TypeError, CrossDistillError):
-        return summary  # the cache has moved: the overlay stays as it is
+        return summary  # the cache has moved (or the folder says too little): no overlay
     model, meta = load_model(folder)
-    plot_overlay(
-        model,
-        cache,
-        summary["eval_sites"],
-        config["eval"]["split"],
-        int(meta["model"]["in_channels"]),
-        files.overlay,
-    )
+    plot_overlay(model, cache, sites, split, int(meta["model"]["in_channels"]), files.overlay)
     return summary
 
 
@@ -165,17 +160,17 @@ def report(path: str | Path, echo: Callable[[str], None] = print) -> list[Path]:
         raise InputError(path, "folder does not exist")
     if RunFolder(path).finished():
         summary = report_run(path)
+        sites = summary.get("eval_sites")
+        where = f" on {', '.join(map(str, sites))}" if isinstance(sites, list) else ""
         dice = summary["dice"]
-        echo(
-            f"{summary['name']}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} "
-            f"on {', '.join(summary['eval_sites'])}"
-        )
+        spread = dice.get("std")
+        spread = f" ± {spread:.3f}" if isinstance(spread, int | float) else ""
+        echo(f"{summary.get('name', path.name)}: Dice {dice['mean']:.3f}{spread}{where}")
         return [RunFolder(path).curves, RunFolder(path).overlay]
     records = sorted(path.glob(f"*{SUFFIX}"))
     written: list[Path] = []
     if (path / "table1.json").is_file():
-        rows = json.loads((path / "table1.json").read_text(encoding="utf-8"))["rows"]
-        written += write_table1(path, rows)
+        written += write_table1(path, read_table1(path / "table1.json"))
     for record in records:
         written += write_table(path, record)
     if not written:

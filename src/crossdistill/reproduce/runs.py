@@ -150,8 +150,8 @@ def stored_config(folder: Path) -> RunConfig | None:
         return RunConfig.model_validate(
             yaml.safe_load(RunFolder(folder).config.read_text(encoding="utf-8"))
         )
-    except (OSError, yaml.YAMLError, ValidationError, TypeError):
-        return None
+    except (OSError, ValueError, yaml.YAMLError, ValidationError, TypeError):
+        return None  # ValueError: also a file that is not UTF-8
 
 
 def config_digest(cfg: RunConfig) -> str:

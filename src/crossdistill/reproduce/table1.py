@@ -13,9 +13,11 @@ from pathlib import Path
 
 import torch
 
+from crossdistill.errors import InputError
 from crossdistill.models import complexity_rows, create_model
 from crossdistill.models.complexity import measure_latency
 from crossdistill.paper import MODEL_LABELS
+from crossdistill.summary_check import number
 
 
 def table1_rows(latency_size: int | None = 384) -> list[dict]:
@@ -68,6 +70,35 @@ CSV_COLUMNS = (
     "latency_size",
     "latency_ms",
 )
+
+
+_NUMBERS = ("params_m", "paper_params_m", "params_rel_diff", "gflops", "paper_gflops")
+_NUMBERS += ("gflops_rel_diff",)
+
+
+def read_table1(path: Path) -> list[dict]:
+    """The rows of a ``table1.json``, each checked for what the table prints.
+
+    Raises:
+        InputError: naming ``path`` and the first thing missing or of the wrong type.
+    """
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
+        if not isinstance(rows, list):
+            raise ValueError("rows is not a list")
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row["label"], str):
+                raise ValueError(f"a row without its label: {row!r:.80}")
+            for key in _NUMBERS:
+                number(row[key], key)
+            for key in ("latency_ms", "latency_size"):
+                if row.get(key) is not None:
+                    number(row[key], key)
+    except KeyError as err:
+        raise InputError(path, f"not a Table 1 record (no key {err})") from None
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(path, f"not a Table 1 record ({err})") from None
+    return rows
 
 
 def write_table1(out: Path, rows: list[dict]) -> list[Path]:
