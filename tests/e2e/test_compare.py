@@ -226,27 +226,47 @@ def test_a_ground_truth_control_of_features_alone_reports_the_untrained_runs(
     """KMM reads the teacher's features only, where the two controls are the same network:
     its ground-truth arm is not trained again, and the report says whose runs it shows."""
     out = tmp_path / "cmp"
-    arms = {"methods": ["none", "kmm"], "controls": ["untrained", "ground-truth"], "seeds": 1}
-    grid = {**arms, "preset": "study", "data": engine_cache, "out": out, "overrides": TINY}
-    result = compare(["S4"], **grid, echo=lambda line: None)
-    assert sorted(result["trained"]) == [
-        "UCL/seed0/enet-kmm-from-deeplabv3plus-cross-site",
-        "UCL/seed0/enet-kmm-from-deeplabv3plus@untrained-cross-site",
-        "UCL/seed0/enet-wo",
-        "UCL/seed0/teacher-deeplabv3plus-cross-site",
-    ]
+    grid = ("--data", engine_cache, "--targets", "S4", "--seeds", "2", "--preset", "study")
+    args = (*grid, "--methods", "none,kmm", "--controls", "untrained,ground-truth", "--out", out)
+    code, stdout, err = run_cli("compare", *args, "--dry-run")
+    assert code == 0, err
+    listed = {line.split()[1] for line in stdout.splitlines() if line.startswith("new ")}
+    assert listed == {
+        f"UCL/seed{s}/{leaf}"
+        for s in (0, 1)
+        for leaf in (
+            "enet-wo",
+            "teacher-deeplabv3plus-cross-site",
+            "enet-kmm-from-deeplabv3plus-cross-site",
+            "enet-kmm-from-deeplabv3plus@untrained-cross-site",
+        )
+    }
+    code, _, err = run_cli("compare", *args, "--max-runs", "0")  # the plan, no training
+    assert code == 0, err
+    for seed, (wo, kmm, untrained) in enumerate(((0.70, 0.74, 0.71), (0.80, 0.83, 0.78))):
+        for leaf, dice in (("enet-wo", wo), ("enet-kmm-from-deeplabv3plus-cross-site", kmm)):
+            _stored_summary(out / "runs" / "UCL" / f"seed{seed}" / leaf, dice)
+        leaf = "enet-kmm-from-deeplabv3plus@untrained-cross-site"
+        _stored_summary(out / "runs" / "UCL" / f"seed{seed}" / leaf, untrained)
+    plan = {**read_plan(out), "configs": {}}  # these summaries stand for the runs' own
+    write_comparison(out, plan, metrics=["test"])
     md = (out / "compare.md").read_text(encoding="utf-8")
     assert "kmm@ground-truth reports the runs of kmm@untrained" in md
+    assert "| kmm@ground-truth | 0.745 ± 0.049 (2) |" in md
     payload = json.loads((out / "compare.json").read_text(encoding="utf-8"))
-    by_pair = {(c["a"], c["b"], c["metric"]): c["per_target"] for c in payload["comparisons"]}
-    for metric in ("val", "test"):
-        assert (
-            by_pair[("kmm", "kmm@ground-truth", metric)]
-            == by_pair[("kmm", "kmm@untrained", metric)]
-        )
+    by_pair = {(c["a"], c["b"]): c["per_target"] for c in payload["comparisons"]}
+    assert by_pair[("kmm", "kmm@ground-truth")] == by_pair[("kmm", "kmm@untrained")]
+    assert by_pair[("kmm", "kmm@untrained")]["UCL"]["mean"] == pytest.approx(0.04)
     # once the terms read the teacher's logits, the ground-truth control is its own run
-    args = ("--data", engine_cache, "--targets", "S4", "--seeds", "1", "--methods", "none,kmm")
-    args += ("--controls", "ground-truth", "--set", "distill.terms.kmm.feature=logits")
-    code, stdout, err = run_cli("compare", *args, "--out", tmp_path / "b", "--dry-run")
+    code, stdout, err = run_cli(
+        "compare", *grid, "--methods", "kmm@ground-truth", "--out", tmp_path / "b",
+        "--set", "distill.terms.kmm.feature=logits", "--dry-run",
+    )  # fmt: skip
     assert code == 0, err
     assert "UCL/seed0/enet-kmm-from-deeplabv3plus@ground-truth-cross-site" in stdout
+
+
+def _stored_summary(folder: Path, dice: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {"dice": {"mean": dice, "std": 0.0, "n": 4}, "val_dice": dice, "seconds": 1.0}
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")

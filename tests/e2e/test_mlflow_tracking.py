@@ -228,15 +228,17 @@ def test_a_grid_is_one_experiment_its_runs_tagged(engine_cache, server_uri, tmp_
     assert not (out / "mlflow.db").exists()  # the server's store, not the local one
 
 
-def test_a_run_finished_untracked_is_logged_once_from_its_folder(engine_cache, tmp_path):
+def test_a_run_finished_untracked_is_logged_once_from_its_folder(
+    engine_cache, server_uri, tmp_path
+):
     from crossdistill.log_finished import log_finished_run
 
     api.train(tiny_run_config(engine_cache, tmp_path, "r", *SHORT), progress=False)
-    assert not (tmp_path / "mlflow.db").exists()
-    tracked = tiny_run_config(engine_cache, tmp_path, "r", *SHORT, "tracking.backend=mlflow")
+    at = ("tracking.backend=mlflow", f"tracking.uri={server_uri}")
+    tracked = tiny_run_config(engine_cache, tmp_path, "r", *SHORT, *at, "tracking.experiment=late")
     assert log_finished_run(tracked) is True
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    _, run = _only_run(client, "crossdistill")
+    client = MlflowClient(server_uri)
+    _, run = _only_run(client, "late")
     assert run.info.status == "FINISHED" and run.info.run_name == "r"
     assert run.data.params["train.epochs"] == "2" and run.data.tags["method"] == "w/o"
     assert _steps(client, run.info.run_id, "loss/seg") == [1, 2]
@@ -246,15 +248,15 @@ def test_a_run_finished_untracked_is_logged_once_from_its_folder(engine_cache, t
     assert {"curves.png", "summary.json"} <= files
     assert log_finished_run(tracked) is False  # its note names it: not a second time
     assert len(client.search_runs([run.info.experiment_id])) == 1
-    other = f"sqlite:///{tmp_path / 'other.db'}"
-    elsewhere = tracked.model_copy(
-        update={"tracking": tracked.tracking.model_copy(update={"uri": other})}
+    elsewhere = tiny_run_config(
+        engine_cache, tmp_path, "r", *SHORT, *at, "tracking.experiment=elsewhere"
     )
-    assert log_finished_run(elsewhere) is True  # another store does not hold it yet
-    assert json.loads((tmp_path / "r" / "tracking.json").read_text())["uri"] == other
+    assert log_finished_run(elsewhere) is True  # an experiment that does not hold it yet
+    assert json.loads((tmp_path / "r" / "tracking.json").read_text())["experiment"] == "elsewhere"
+    assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_a_grid_given_tracking_later_logs_the_runs_it_reuses(engine_cache, tmp_path):
+def test_a_grid_given_tracking_later_logs_the_runs_it_reuses(engine_cache, server_uri, tmp_path):
     from crossdistill.compare import compare
 
     out = tmp_path / "later"
@@ -262,10 +264,10 @@ def test_a_grid_given_tracking_later_logs_the_runs_it_reuses(engine_cache, tmp_p
     call["data"] = engine_cache
     compare(["S4"], out=out, overrides=TINY_OVERRIDES, echo=lambda line: None, max_runs=2, **call)
     lines: list[str] = []  # the teacher and w/o trained untracked; lm not yet
-    tracked = (*TINY_OVERRIDES, "tracking.backend=mlflow")
+    tracked = (*TINY_OVERRIDES, "tracking.backend=mlflow", f"tracking.uri={server_uri}")
     compare(["S4"], out=out, overrides=tracked, echo=lines.append, max_runs=0, **call)
     assert any(line.startswith("logged 2 reused run(s) to later") for line in lines), lines
-    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    client = MlflowClient(server_uri)
     experiment = client.get_experiment_by_name("later")
     runs = {r.data.tags["method"]: r for r in client.search_runs([experiment.experiment_id])}
     assert set(runs) == {"teacher", "w/o"}
