@@ -68,8 +68,14 @@ def test_no_cluster_at_the_address_is_one_line():
         pytest.skip("a Ray is already running for this process")
     if Path("/tmp/ray/ray_current_cluster").exists():
         pytest.skip("a Ray cluster runs on this machine (ray start)")
-    with pytest.raises(CrossDistillError, match="--address auto: cannot reach a Ray cluster"):
-        make_launcher("ray", address="auto")
+    try:
+        launcher = make_launcher("ray", address="auto")
+    except CrossDistillError as err:
+        assert str(err).startswith("--address auto: cannot reach a Ray cluster (")
+        assert "\n" not in str(err)
+        return
+    launcher.close()  # `auto` found the Ray that another test (another worker) started
+    pytest.skip("a Ray cluster started on this machine meanwhile (another test's)")
 
 
 def test_grid_on_ray_matches_local_launcher_and_resumes(engine_cache, tmp_path, request, run_cli):
