@@ -189,14 +189,15 @@ def fit(
                     best_state = state | {"epoch": epoch + 1}
                     _save(folder.best, objective, None, None, meta, best_state, elapsed())
             state["epoch"] = epoch + 1
-            record["time_s"] = round(elapsed(), 3)
+            epoch_end = elapsed()  # the epoch's time_s and its checkpoint's train_seconds
+            record["time_s"] = round(epoch_end, 3)
             if main:
                 with open(folder.metrics, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 tracker.log_epoch(record)
             if amp.scaler is not None:
                 state["scaler"] = amp.state_dict()
-            _save(last, objective, optimizer, scheduler, meta, state, elapsed())
+            _save(last, objective, optimizer, scheduler, meta, state, epoch_end)
     if validate is None or state["best_epoch"] < 0:
         _save(folder.best, objective, None, None, meta, state, elapsed())
     return FitResult(
