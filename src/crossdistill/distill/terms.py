@@ -169,6 +169,18 @@ class DistillTerm(nn.Module):
         return text
 
 
+def _taps(spec: Any, options: Mapping[str, Any], feature: str | None, key: str) -> tuple[str, str]:
+    """(student tap, teacher tap) of a term: its spec's ``taps`` given its options, else
+    ``feature`` (default: the spec's) for both; a clash is a ``ConfigError`` at ``key.feature``."""
+    if spec.taps is None:
+        tap = feature if feature is not None else spec.default_feature
+        return tap, tap
+    try:
+        return spec.taps(options, feature)
+    except ValueError as err:
+        raise ConfigError(f"{key}.feature", str(err).removeprefix("feature: ")) from None
+
+
 def reads_teacher_logits(name: str, options: Mapping[str, Any] | None) -> bool:
     """Whether the term configured as ``name: options`` reads the teacher's logits: where its
     teacher tap is ``logits`` (LM; AAM, whose teacher labels its pairs, unless ``match:
@@ -181,14 +193,7 @@ def reads_teacher_logits(name: str, options: Mapping[str, Any] | None) -> bool:
     rest = dict(options or {})
     key = f"distill.terms.{name}"
     spec = get_term(rest.pop("loss", name), key=key)
-    feature = rest.pop("feature", None)
-    if spec.taps is not None:
-        try:
-            _, teacher_tap = spec.taps(rest, feature)
-        except ValueError as err:
-            raise ConfigError(f"{key}.feature", str(err).removeprefix("feature: ")) from None
-    else:
-        teacher_tap = feature if feature is not None else spec.default_feature
+    _, teacher_tap = _taps(spec, rest, rest.pop("feature", None), key)
     gated = rest.get("gt_gate") is True or any(
         rest.get(option) is not None for option in ("min_confidence", "min_teacher_dice")
     )  # as TermWiring.gated: a threshold of 0 is a gate too
@@ -217,14 +222,7 @@ def build_distill_term(
     loss_name = rest.pop("loss", name)
     spec = get_term(loss_name, key=f"{key}.loss" if loss_name != name else key)
     weight = _weight(rest.pop("weight", spec.default_weight), f"{key}.weight")
-    feature = rest.pop("feature", None)
-    if spec.taps is not None:
-        try:
-            feature, teacher_tap = spec.taps(rest, feature)
-        except ValueError as err:
-            raise ConfigError(f"{key}.feature", str(err).removeprefix("feature: ")) from None
-    else:
-        feature = teacher_tap = feature if feature is not None else spec.default_feature
+    feature, teacher_tap = _taps(spec, rest, rest.pop("feature", None), key)
     check_tap(student, feature, role="student", key=f"{key}.feature")
     check_tap(teacher, teacher_tap, role="teacher", key=f"{key}.feature")
     gates: dict[str, Any] = {}
