@@ -37,9 +37,11 @@ EPOCHS, STEPS = 5, 4
 
 
 def warm_up() -> None:
-    """Import, once before forking, what a run imports lazily (torch.optim pulls in
-    torch._dynamo on first use: seconds per child otherwise)."""
+    """Import, once before forking, what a run imports lazily (MONAI through the losses, and
+    torch.optim pulls in torch._dynamo on first use: seconds per child otherwise)."""
     import torch
+
+    import crossdistill.run  # noqa: F401  (MONAI, the losses, the engine)
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     assert api.train
