@@ -367,6 +367,10 @@ BAD = {
         lambda d, t: [d["ckpt"], t / "flat.nii.gz", t / "o.nii.gz"],
         "expected a 3-D volume",
     ),
+    "NaN and inf voxels": (  # an empty mask would be written otherwise
+        lambda d, t: [d["ckpt"], t / "holes.nii.gz", t / "o.nii.gz"],
+        "holes.nii.gz: 2 voxels are NaN or inf",
+    ),
     "not a checkpoint": (
         lambda d, t: [t / "fake.safetensors", d["scan"], t / "o.nii.gz"],
         "not a readable safetensors",
@@ -408,6 +412,9 @@ def test_bad_input_is_one_line_and_exit_2(deployed, tmp_path: Path, run_cli, cas
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty").mkdir()
     nib.save(nib.Nifti1Image(np.zeros((12, 10), np.float32), np.eye(4)), tmp_path / "flat.nii.gz")
+    holes = np.ones((12, 10, 3), np.float32)
+    holes[1, 2, 0], holes[5, 5, 2] = np.nan, -np.inf
+    nib.save(nib.Nifti1Image(holes, np.eye(4)), tmp_path / "holes.nii.gz")
     (tmp_path / "fake.safetensors").write_text("not a checkpoint")
     (tmp_path / "copy.nii.gz").write_bytes(deployed["scan"].read_bytes())
     (tmp_path / "scans").mkdir()

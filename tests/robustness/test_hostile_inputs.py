@@ -68,6 +68,31 @@ def test_absurd_nifti_headers(label, tmp_path, run_cli):
     _one_line(code, err, "Case01.nii", reason)
 
 
+VOXELS = {
+    "complex": (lambda: np.ones((6, 6, 3), np.complex64), "voxel type complex64 is not a real"),
+    "NaN and inf": (lambda: np.array([np.nan, np.inf, 1, 2] * 27).reshape(6, 6, 3), "54 voxels"),
+    "beyond float32": (lambda: np.full((6, 6, 3), 1e300), "exceed the float32 range"),
+}
+
+
+@pytest.mark.parametrize("label", list(VOXELS))
+def test_voxels_that_are_not_finite_real_numbers(label, tmp_path):
+    """Each would otherwise be cast to float32 with a warning and give an empty mask."""
+    make, reason = VOXELS[label]
+    path = tmp_path / "scan.nii"
+    nib.save(nib.Nifti1Image(make(), np.eye(4)), path)
+    with pytest.raises(InputError, match=reason):
+        read_volume(path).finite_pixels()
+
+
+def test_rgb_voxels_are_refused(tmp_path):
+    path = tmp_path / "rgb.nii"
+    nib.save(nib.Nifti1Image(np.zeros((6, 6, 3), np.float32), np.eye(4)), path)
+    _patch_header(path, datatype=128, bitpix=24)  # NIFTI_TYPE_RGB24
+    with pytest.raises(InputError, match=r"voxel type structured \(R, G, B\)"):
+        read_volume(path)
+
+
 def test_mhd_that_would_hang_or_reach_outside(tmp_path):
     (tmp_path / "data.raw").write_bytes(np.zeros(60, np.int16).tobytes())
     header = "ObjectType = Image\nNDims = {}\nDimSize = 4 5 3\nElementType = MET_SHORT\n"

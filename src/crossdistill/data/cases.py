@@ -159,10 +159,7 @@ def load_case(files: CaseFiles, prostate_labels: Sequence[int] | None = None) ->
             f"mask grid (shape {mask.source_shape}, spacing {_fmt(mask.spacing)}) differs from "
             f"image grid (shape {image.source_shape}, spacing {_fmt(image.spacing)})",
         )
-    pixels = np.asarray(image.array, dtype=np.float32)
-    bad = int(np.size(pixels) - np.count_nonzero(np.isfinite(pixels)))
-    if bad:
-        raise InputError(files.image, f"{bad} voxels are NaN or inf")
+    pixels = image.finite_pixels()
     labels_raw = np.asarray(mask.array)
     labels = _check_labels(files.mask, labels_raw)
     if prostate_labels is not None:

@@ -61,6 +61,20 @@ class Volume:
         """Voxel size in mm along the three array axes."""
         return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
 
+    def finite_pixels(self) -> np.ndarray:
+        """``array`` as float32; raises :class:`InputError` naming the file if any voxel is NaN
+        or ±inf, or beyond float32's range (they would silently poison the intensity
+        normalisation)."""
+        bad = int(np.size(self.array) - np.count_nonzero(np.isfinite(self.array)))
+        if bad:
+            raise InputError(self.path, f"{bad} voxels are NaN or inf")
+        with np.errstate(over="ignore"):
+            pixels = np.asarray(self.array, dtype=np.float32)
+        if not np.all(np.isfinite(pixels)):
+            peak = float(np.max(np.abs(self.array)))
+            raise InputError(self.path, f"voxel values up to {peak:.3g} exceed the float32 range")
+        return pixels
+
     def to_source_order(self, array: np.ndarray) -> np.ndarray:
         """An array on this volume's canonical grid, put back into the file's voxel order.
 
@@ -132,11 +146,21 @@ def read_volume(path: str | Path, channel: int | None = None) -> Volume:
             array, affine = read_itk_file(path)
         else:
             raise InputError(path, "not a volume (expected .nii.gz, .nii, .mhd, .nrrd or DICOM)")
+    _check_voxel_type(path, array)
     return _canonical(array, affine, path)
 
 
+def _check_voxel_type(path: Path, array: np.ndarray) -> None:
+    """Refuse voxels that are not real numbers: complex (e.g. an unreconstructed phase image),
+    RGB or other structured types would lose data silently on the cast to float."""
+    kind = np.asarray(array).dtype
+    if kind.kind not in "biuf":  # bool, signed and unsigned integers, floating point
+        name = f"structured ({', '.join(kind.names)})" if kind.names else str(kind)
+        raise InputError(path, f"voxel type {name} is not a real-valued intensity image")
+
+
 @contextmanager
-def _quiet_nibabel() -> Iterator[None]:
+def quiet_nibabel() -> Iterator[None]:
     """Silence nibabel's header-fixing log lines and warnings (we report problems ourselves)."""
     logger = logging.getLogger("nibabel.global")
     level = logger.level
@@ -158,7 +182,7 @@ def _raw_pixdim(path: Path) -> np.ndarray:
 
 def _read_nifti(path: Path, channel: int | None) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with _quiet_nibabel():
+        with quiet_nibabel():
             image = nib.load(str(path))
             shape = tuple(int(s) for s in image.shape)
             if channel is None:

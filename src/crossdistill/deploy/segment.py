@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from crossdistill.atomic import replaced_atomically
-from crossdistill.data.io import NIFTI_SUFFIXES, Volume, volume_suffix
+from crossdistill.data.io import NIFTI_SUFFIXES, Volume, quiet_nibabel, volume_suffix
 from crossdistill.data.preprocess import network_to_volume, volume_to_network
 from crossdistill.deploy.engines import Engine
 from crossdistill.eval.inference import network_batches
@@ -54,9 +54,10 @@ class Segmentation:
 
 
 def class_probabilities(engine: Engine, volume: Volume, batch_size: int = 16) -> np.ndarray:
-    """Softmax probabilities ``(K, X, Y, Z)`` float32 on the volume's canonical grid."""
+    """Softmax probabilities ``(K, X, Y, Z)`` float32 on the volume's canonical grid; a volume
+    with NaN or inf voxels raises :class:`InputError`."""
     meta = engine.meta
-    slices = volume_to_network(volume.array, meta.size)
+    slices = volume_to_network(volume.finite_pixels(), meta.size)
     probs = [
         torch.softmax(torch.from_numpy(engine.logits(batch.numpy())), dim=1).numpy()
         for batch in network_batches(slices, meta.channels, batch_size)
@@ -86,7 +87,8 @@ def save_on_source_grid(array: np.ndarray, volume: Volume, path: str | Path) -> 
     if tuple(array.shape) != tuple(volume.source_shape):
         raise ValueError(f"array of shape {array.shape} is not on {volume.source_shape}")
     if volume.path.is_file() and volume_suffix(volume.path) in NIFTI_SUFFIXES:
-        header = nib.load(str(volume.path)).header.copy()
+        with quiet_nibabel():  # its header was checked on reading; say nothing twice
+            header = nib.load(str(volume.path)).header.copy()
         image = nib.Nifti1Image(array, volume.source_affine, header)
     else:
         image = nib.Nifti1Image(array, volume.source_affine)
