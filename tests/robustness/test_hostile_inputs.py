@@ -124,6 +124,20 @@ def test_dicom_folder_with_two_series_is_refused(tiny_sites, tmp_path, run_cli):
     assert tree_digest(tiny_sites) == before
 
 
+@pytest.mark.parametrize("drop, reason", [(None, None), (2, "6 mm between slices 2 and 3")])
+def test_dicom_series_with_a_missing_slice_is_refused(drop, reason, tmp_path):
+    """ITK would give the series one spacing, (last - first) / (n - 1), and every slice after
+    the gap a wrong depth: the mask would not lie on the scan."""
+    write_dicom_series(tmp_path / "series", sitk_image(), "1.2.826.0.1.3680043.2.1125.9")
+    files = sorted((tmp_path / "series").iterdir())  # sliceNNN.dcm, in position order
+    if drop is None:
+        assert read_volume(tmp_path / "series").spacing[2] == pytest.approx(3.0)
+        return
+    files[drop].unlink()
+    with pytest.raises(InputError, match=f"not evenly spaced: {reason}"):
+        read_volume(tmp_path / "series")
+
+
 def _outside_file(tiny_sites, tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()

@@ -76,11 +76,47 @@ def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(files)
+        reader.MetaDataDictionaryArrayUpdateOn()
         with quiet_itk():
             image = reader.Execute()
     except Exception as err:
         raise InputError(folder, f"cannot read DICOM series ({itk_reason(err)})") from None
+    positions = [_slice_position(reader, i) for i in range(len(files))]
+    if len(files) > 2 and all(p is not None for p in positions):
+        normal = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+        check_slice_spacing(folder, np.asarray(positions) @ normal)
     return from_sitk(image, folder)
+
+
+def _slice_position(reader, index: int) -> np.ndarray | None:
+    """Image Position (Patient) of slice ``index`` of a series read, or ``None``."""
+    tag = "0020|0032"
+    if not reader.HasMetaDataKey(index, tag):
+        return None
+    try:
+        return np.asarray([float(v) for v in reader.GetMetaData(index, tag).split("\\")][:3])
+    except ValueError:
+        return None
+
+
+def check_slice_spacing(folder: Path, offsets: np.ndarray, tolerance: float = 0.01) -> None:
+    """Refuse a series whose slices are not evenly spaced along their normal.
+
+    ITK gives a volume one slice spacing, (last − first) / (n − 1): with a slice missing or
+    two at one position, every slice after it would be placed at a wrong depth, and the mask
+    written on that grid would not lie on the scan. ``offsets``: each slice's position along
+    the normal (mm); a gap may differ from the median gap by ``tolerance`` of it (or 1 µm).
+    """
+    gaps = np.diff(np.sort(offsets))
+    median = float(np.median(gaps))
+    worst = int(np.argmax(np.abs(gaps - median)))
+    if median <= 0 or abs(gaps[worst] - median) > max(tolerance * median, 1e-3):
+        raise InputError(
+            folder,
+            f"DICOM slices are not evenly spaced: {gaps[worst]:.3g} mm between slices "
+            f"{worst + 1} and {worst + 2} where the median gap is {median:.3g} mm "
+            "(a missing or duplicated slice?)",
+        )
 
 
 def from_sitk(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
