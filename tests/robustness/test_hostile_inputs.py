@@ -11,6 +11,7 @@ import shutil
 import nibabel as nib
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from conftest import tree_digest, write_case
 from crossdistill.data.cache import Cache
@@ -124,17 +125,39 @@ def test_dicom_folder_with_two_series_is_refused(tiny_sites, tmp_path, run_cli):
     assert tree_digest(tiny_sites) == before
 
 
-@pytest.mark.parametrize("drop, reason", [(None, None), (2, "6 mm between slices 2 and 3")])
-def test_dicom_series_with_a_missing_slice_is_refused(drop, reason, tmp_path):
-    """ITK would give the series one spacing, (last - first) / (n - 1), and every slice after
-    the gap a wrong depth: the mask would not lie on the scan."""
+def _drop_slice(files):
+    files[2].unlink()
+
+
+def _tilt_slice(files):
+    """Slice 2 re-filed as a coronal one (a localizer in the series)."""
+    plane = sitk.ReadImage(str(files[2]))
+    plane.SetMetaData("0020|0037", "1\\0\\0\\0\\0\\-1")
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(files[2]))
+    writer.Execute(plane)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (None, None),
+        (_drop_slice, "not evenly spaced: 6 mm between slices 2 and 3"),
+        (_tilt_slice, "different orientations"),
+    ],
+)
+def test_dicom_series_with_a_missing_or_foreign_slice_is_refused(damage, reason, tmp_path):
+    """ITK would stack the slices on one grid, spacing (last - first) / (n - 1), in the first
+    slice's orientation: a slice missing puts every slice after it at a wrong depth, and the
+    mask would not lie on the scan."""
     write_dicom_series(tmp_path / "series", sitk_image(), "1.2.826.0.1.3680043.2.1125.9")
     files = sorted((tmp_path / "series").iterdir())  # sliceNNN.dcm, in position order
-    if drop is None:
+    if damage is None:
         assert read_volume(tmp_path / "series").spacing[2] == pytest.approx(3.0)
         return
-    files[drop].unlink()
-    with pytest.raises(InputError, match=f"not evenly spaced: {reason}"):
+    damage(files)
+    with pytest.raises(InputError, match=reason):
         read_volume(tmp_path / "series")
 
 

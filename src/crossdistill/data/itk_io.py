@@ -81,22 +81,37 @@ def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray]:
             image = reader.Execute()
     except Exception as err:
         raise InputError(folder, f"cannot read DICOM series ({itk_reason(err)})") from None
-    positions = [_slice_position(reader, i) for i in range(len(files))]
-    if len(files) > 2 and all(p is not None for p in positions):
-        normal = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
-        check_slice_spacing(folder, np.asarray(positions) @ normal)
+    if image.GetDepth() == len(files) > 2:  # one slice a file: each file's geometry
+        check_slice_geometry(folder, reader, image)
     return from_sitk(image, folder)
 
 
-def _slice_position(reader, index: int) -> np.ndarray | None:
-    """Image Position (Patient) of slice ``index`` of a series read, or ``None``."""
-    tag = "0020|0032"
+def _slice_tag(reader, index: int, tag: str) -> np.ndarray | None:
+    """A numeric multi-valued tag (``a\\b\\c``) of slice ``index`` of a series read, or
+    ``None`` when the slice lacks it or it does not parse."""
     if not reader.HasMetaDataKey(index, tag):
         return None
     try:
-        return np.asarray([float(v) for v in reader.GetMetaData(index, tag).split("\\")][:3])
+        return np.asarray([float(v) for v in reader.GetMetaData(index, tag).split("\\")])
     except ValueError:
         return None
+
+
+def check_slice_geometry(folder: Path, reader, image) -> None:
+    """Refuse a series whose slices disagree on their orientation (Image Orientation
+    (Patient), e.g. a localizer filed in the series) or are not evenly spaced
+    (:func:`check_slice_spacing`); slices without the tags are not checked."""
+    count = image.GetDepth()
+    orientations = [_slice_tag(reader, i, "0020|0037") for i in range(count)]
+    known = all(o is not None and o.shape == (6,) for o in orientations)
+    if known and max(float(np.max(np.abs(o - orientations[0]))) for o in orientations) > 1e-3:
+        raise InputError(
+            folder, "DICOM slices have different orientations (a localizer in the series?)"
+        )
+    positions = [_slice_tag(reader, i, "0020|0032") for i in range(count)]
+    if all(p is not None and p.shape == (3,) for p in positions):
+        normal = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+        check_slice_spacing(folder, np.asarray(positions) @ normal)
 
 
 def check_slice_spacing(folder: Path, offsets: np.ndarray, tolerance: float = 0.01) -> None:
