@@ -112,6 +112,9 @@ def test_bad_arms_are_named(methods, controls, message):
         (("--student", "resnet"), "resnet"),
         (("--metric", "auc"), "--metric"),
         (("--set", "train.epoch=3"), "config key 'train.epoch': unknown key"),
+        # term options are checked on untrained networks before any run (teachers first)
+        (("--methods", "kmm[kmm.foo=1]", "--dry-run"), "'distill.terms.kmm.foo': unknown option"),
+        (("--methods", "ours[aam.stride=3]", "--dry-run"), "'distill.terms.aam.stride': stride"),
     ],
 )
 def test_bad_compare_options_are_one_line(args, message, run_cli, tmp_path):

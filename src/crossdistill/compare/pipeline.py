@@ -58,6 +58,7 @@ from crossdistill.reproduce.runner import (
     report_outcome,
 )
 from crossdistill.reproduce.runs import config_digest, holds_config
+from crossdistill.reproduce.term_check import check_planned_terms
 
 PLAN = "compare.plan.json"
 
@@ -167,6 +168,7 @@ def compare(
         list(overrides),
         tracking,
     )
+    check_planned_terms(planned)  # a bad term option stops the grid before any run
     if dry_run:
         echo(describe(planned))
         return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}

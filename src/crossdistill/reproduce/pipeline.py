@@ -36,6 +36,7 @@ from crossdistill.reproduce.runner import (
 )
 from crossdistill.reproduce.runs import config_digest
 from crossdistill.reproduce.table1 import table1_rows, write_table1
+from crossdistill.reproduce.term_check import check_planned_terms
 
 
 def _models(names: Sequence[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -123,6 +124,7 @@ def reproduce(
         grid_preset, overrides, out, f"{out.name}/{stem}", {"table": stem}, not dry_run
     )
     planned = plan_runs(grid.runs, base, out / RUNS, grid_preset.scales, list(overrides), tracking)
+    check_planned_terms(planned)  # a bad term option stops the grid before any run
     if dry_run:
         echo(describe(planned))
         return {"out": out, "files": [], "planned": [(p.spec.id, p.state) for p in planned]}
