@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import locale
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,13 +24,20 @@ def sitk_image() -> sitk.Image:
     return image
 
 
-def write_dicom_series(folder, image: sitk.Image, series_uid: str) -> None:
-    # GDCM's DICOM writer sets the process locale to "C" (ASCII text I/O for later tests)
+@contextmanager
+def gdcm_keeps_the_locale() -> Iterator[None]:
+    """GDCM's DICOM writer sets the process locale to "C": every later test of the worker
+    would then decode subprocess output as ASCII. Put it back."""
     saved = locale.setlocale(locale.LC_ALL)
     try:
-        write_dicom_slices(folder, image, series_uid)
+        yield
     finally:
         locale.setlocale(locale.LC_ALL, saved)
+
+
+def write_dicom_series(folder, image: sitk.Image, series_uid: str) -> None:
+    with gdcm_keeps_the_locale():
+        write_dicom_slices(folder, image, series_uid)
 
 
 def write_dicom_slices(folder, image: sitk.Image, series_uid: str) -> None:

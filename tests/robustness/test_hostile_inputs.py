@@ -19,7 +19,7 @@ from crossdistill.data.headers import MAX_VOXELS
 from crossdistill.data.io import read_volume
 from crossdistill.engine.checkpoint import load_checkpoint
 from crossdistill.errors import InputError
-from volume_files import sitk_image, write_dicom_series
+from volume_files import gdcm_keeps_the_locale, sitk_image, write_dicom_series
 
 
 def _one_line(code, err, *words):
@@ -136,7 +136,8 @@ def _tilt_slice(files):
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     writer.SetFileName(str(files[2]))
-    writer.Execute(plane)
+    with gdcm_keeps_the_locale():
+        writer.Execute(plane)
 
 
 @pytest.mark.parametrize(
