@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from torch import nn
+
 from crossdistill.config import RunConfig
 from crossdistill.distill.distiller import Distiller
 from crossdistill.distill.presets import resolved_terms
@@ -20,9 +22,9 @@ from crossdistill.reproduce.runner import PlannedRun
 from crossdistill.reproduce.runs import DONE
 
 
-def _network(config: RunConfig):
+def _spec(config: RunConfig) -> str:
     model = config.model
-    return create_model(model.name, config.data.channels, model.num_classes, model.width)
+    return json.dumps([model.name, config.data.channels, model.num_classes, model.width])
 
 
 def check_planned_terms(planned: list[PlannedRun]) -> None:
@@ -33,14 +35,20 @@ def check_planned_terms(planned: list[PlannedRun]) -> None:
         ConfigError: an unknown term or option, or a bad value; the message names the key.
     """
     configs = {p.spec.id: p.config for p in planned}
+    networks: dict[str, nn.Module] = {}  # one of each (paper-size networks take seconds)
     seen: set[str] = set()
     for p in planned:
         terms = resolved_terms(p.config.distill.preset, p.config.distill.terms)
         teacher = configs.get(p.spec.depends[0]) if p.spec.depends else None
         if p.state == DONE or not terms or teacher is None:
             continue
-        networks = [p.config.model.model_dump(), teacher.model.model_dump()]
-        key = json.dumps([*networks, p.config.data.channels, terms], sort_keys=True, default=str)
-        if key not in seen:
-            seen.add(key)
-            Distiller(_network(teacher), _network(p.config), terms, key_prefix="distill.terms")
+        pair = (_spec(p.config), _spec(teacher))
+        key = json.dumps([*pair, terms], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        for spec in pair:
+            if spec not in networks:
+                name, channels, classes, width = json.loads(spec)
+                networks[spec] = create_model(name, channels, classes, width)
+        Distiller(networks[pair[1]], networks[pair[0]], terms, key_prefix="distill.terms")
