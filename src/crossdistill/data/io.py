@@ -65,15 +65,15 @@ class Volume:
         """``array`` as float32; raises :class:`InputError` naming the file if any voxel is NaN
         or ±inf, or beyond float32's range (they would silently poison the intensity
         normalisation)."""
+        with np.errstate(over="ignore"):
+            pixels = np.asarray(self.array, dtype=np.float32)
+        if np.all(np.isfinite(pixels)):
+            return pixels
         bad = int(np.size(self.array) - np.count_nonzero(np.isfinite(self.array)))
         if bad:
             raise InputError(self.path, f"{bad} voxels are NaN or inf")
-        with np.errstate(over="ignore"):
-            pixels = np.asarray(self.array, dtype=np.float32)
-        if not np.all(np.isfinite(pixels)):
-            peak = float(np.max(np.abs(self.array)))
-            raise InputError(self.path, f"voxel values up to {peak:.3g} exceed the float32 range")
-        return pixels
+        peak = float(np.max(np.abs(self.array)))
+        raise InputError(self.path, f"voxel values up to {peak:.3g} exceed the float32 range")
 
     def to_source_order(self, array: np.ndarray) -> np.ndarray:
         """An array on this volume's canonical grid, put back into the file's voxel order.

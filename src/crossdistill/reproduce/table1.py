@@ -72,8 +72,14 @@ CSV_COLUMNS = (
 )
 
 
-_NUMBERS = ("params_m", "paper_params_m", "params_rel_diff", "gflops", "paper_gflops")
-_NUMBERS += ("gflops_rel_diff",)
+_NUMBERS = (
+    "params_m",
+    "paper_params_m",
+    "params_rel_diff",
+    "gflops",
+    "paper_gflops",
+    "gflops_rel_diff",
+)
 
 
 def read_table1(path: Path) -> list[dict]:
