@@ -29,10 +29,19 @@ SitesOption = Annotated[
 ]
 
 
-def _split_names(values: list[str] | None) -> list[str] | None:
-    if not values:
+def _split_names(values: list[str] | None, option: str) -> list[str] | None:
+    """The names of a repeatable, comma-separated option; ``None`` when it was not given.
+
+    Raises:
+        CrossDistillError: the option was given but names nothing (``--targets ''``), which
+            would otherwise read as "all".
+    """
+    if values is None:
         return None
-    return [name for value in values for name in value.split(",") if name.strip()]
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    if not names:
+        raise CrossDistillError(f"{option}: names nothing; leave it out for the default")
+    return names
 
 
 def _echo(message: str) -> None:
@@ -53,7 +62,7 @@ def synth(
 
     summary = synthesize(
         out,
-        sites=_split_names(sites),
+        sites=_split_names(sites, "--sites"),
         cases_per_site=cases_per_site,
         size=size,
         slices=slices,
@@ -241,7 +250,7 @@ def evaluate(
     """Per-case 3-D Dice, HD95 and ASD (mm) of a network on a cache's sites."""
     from crossdistill import api
 
-    result = api.evaluate(checkpoint, data, _split_names(sites), split, out)
+    result = api.evaluate(checkpoint, data, _split_names(sites, "--sites"), split, out)
     for site, record in result["sites"].items():
         d, h = record["dice"], record["hd95"]
         dice = f"Dice {d['mean']:.3f} ± {d['std']:.3f}"
@@ -384,7 +393,9 @@ def export(
     if quantize is None:
         if calibration is not None or force:
             raise CrossDistillError("--calibration and --force apply to --quantize int8 only")
-        path = export_model(checkpoint, out, format_.lower(), opset, _split_names(features))
+        path = export_model(
+            checkpoint, out, format_.lower(), opset, _split_names(features, "--features")
+        )
         _echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
         return
     from crossdistill.deploy.quantize import QUANTIZATIONS, export_int8
@@ -401,7 +412,7 @@ def export(
         checkpoint,
         out,
         calibration,
-        sites=_split_names(calibration_sites),
+        sites=_split_names(calibration_sites, "--calibration-sites"),
         slices=calibration_slices,
         max_drop=max_drop,
         force=force,
@@ -459,7 +470,7 @@ def benchmark(
 
     options = BenchmarkOptions(
         size=size,
-        networks=_split_names(networks),
+        networks=_split_names(networks, "--networks"),
         repeats=repeats,
         batch=batch,
         train_batch=train_batch,
@@ -579,9 +590,9 @@ def reproduce(
         data=data,
         protocol=protocol,
         method=method,
-        sites=_split_names(sites),
-        students=_split_names(students),
-        teachers=_split_names(teachers),
+        sites=_split_names(sites, "--sites"),
+        students=_split_names(students, "--students"),
+        teachers=_split_names(teachers, "--teachers"),
         seeds=seeds,
         out=out,
         **_grid_call(jobs, launcher, address, cpus_per_run, set_, max_runs, dry_run, tracking),
@@ -639,11 +650,11 @@ def compare(
     from crossdistill.compare.arms import split_methods
 
     run_compare(
-        _split_names(targets),
+        _split_names(targets, "--targets"),
         student=student,
         teacher=teacher,
         methods=split_methods(methods),
-        controls=_split_names([controls]) if controls else [],
+        controls=_split_names([controls], "--controls") if controls is not None else [],
         seeds=seeds,
         protocol=protocol,
         preset=preset,

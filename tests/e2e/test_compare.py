@@ -112,6 +112,10 @@ def test_bad_arms_are_named(methods, controls, message):
         (("--student", "resnet"), "resnet"),
         (("--metric", "auc"), "--metric"),
         (("--set", "train.epoch=3"), "config key 'train.epoch': unknown key"),
+        # an option given with no names must not read as "all sites"
+        (("--targets", ""), "--targets: names nothing"),
+        (("--targets", " , "), "--targets: names nothing"),
+        (("--controls", ""), "--controls: names nothing"),
         # term options are checked on untrained networks before any run (teachers first)
         (("--methods", "kmm[kmm.foo=1]", "--dry-run"), "'distill.terms.kmm.foo': unknown option"),
         (("--methods", "ours[aam.stride=3]", "--dry-run"), "'distill.terms.aam.stride': stride"),
