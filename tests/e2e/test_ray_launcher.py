@@ -24,8 +24,14 @@ GRID = {"preset": "demo", "sites": ["S4"], "students": ["enet"], "teachers": ["u
 def local_ray():
     """A local Ray with 2 CPUs for this module's tests, shut down after them."""
     ray = pytest.importorskip("ray", reason=NO_RAY)
+    from crossdistill.reproduce.launcher_ray import LOCAL_RAY_SYSTEM_CONFIG
+
     ray.init(
-        num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+        _system_config=LOCAL_RAY_SYSTEM_CONFIG,  # as the launcher's own local Ray
     )
     yield ray
     ray.shutdown()
@@ -76,6 +82,18 @@ def test_no_cluster_at_the_address_is_one_line():
         return
     launcher.close()  # `auto` found the Ray that another test (another worker) started
     pytest.skip("a Ray cluster started on this machine meanwhile (another test's)")
+
+
+def test_the_local_ray_runs_tasks_at_the_drivers_priority():
+    """Ray nices its workers to 15 by default: beside other work at normal priority (another
+    grid, a test suite) a run then got ~4 % of a core. The launcher's local Ray does not."""
+    ray = pytest.importorskip("ray", reason=NO_RAY)
+    if ray.is_initialized():
+        pytest.skip("a Ray is already running for this process")
+    with make_launcher("ray", cpus_per_run=1):
+        worker_niceness = ray.get(ray.remote(lambda: os.nice(0)).remote())
+    assert worker_niceness == os.nice(0)
+    assert not ray.is_initialized()  # the launcher stopped the Ray it started
 
 
 def test_grid_on_ray_matches_local_launcher_and_resumes(engine_cache, tmp_path, request, run_cli):

@@ -2,9 +2,10 @@
 
 Ray is an optional dependency (``pip install 'crossdistill[ray]'``), imported only here and
 only when this launcher is asked for. Without ``address`` (``--address``) the launcher starts
-a local Ray on this machine and stops it when the grid is done; ``auto`` or ``HOST:PORT``
-(or ``ray://HOST:PORT``) joins a running cluster; a Ray already initialised by the calling
-program (``ray.init(...)`` before :func:`crossdistill.reproduce.reproduce`) is used as it is.
+a local Ray on this machine, its workers at normal priority (not Ray's default niceness 15),
+and stops it when the grid is done; ``auto`` or ``HOST:PORT`` (or ``ray://HOST:PORT``) joins
+a running cluster; a Ray already initialised by the calling program (``ray.init(...)`` before
+:func:`crossdistill.reproduce.reproduce`) is used as it is.
 
 Each run is one task that runs :func:`~crossdistill.reproduce.launchers.execute_job`, the
 function the process pool runs, with ``cpus_per_run`` CPUs (its torch threads) and, when the
@@ -39,6 +40,13 @@ from crossdistill.reproduce.launchers import (
 from crossdistill.worker_init import limit_torch_threads
 
 INSTALL_HINT = "pip install 'crossdistill[ray]'"
+
+#: The system configuration of the local Ray this launcher starts. Ray runs its workers at
+#: niceness 15 by default, so on a machine with other work at normal priority (another grid,
+#: a test suite) a run got about 4 % of a core and a minute's run took hours; the runs *are*
+#: the user's work, so they run at the driver's priority. A cluster joined with ``--address``
+#: keeps its own setting (``RAY_worker_niceness`` when it was started).
+LOCAL_RAY_SYSTEM_CONFIG = {"worker_niceness": 0}
 
 
 def import_ray() -> ModuleType:
@@ -92,7 +100,8 @@ class RayLauncher(Launcher):
         self._started = not ray.is_initialized()
         if self._started:
             try:
-                ray.init(address=address, logging_level=logging.WARNING)
+                local = {"_system_config": LOCAL_RAY_SYSTEM_CONFIG} if address is None else {}
+                ray.init(address=address, logging_level=logging.WARNING, **local)
             except (OSError, RuntimeError, ValueError) as err:  # ConnectionError, TimeoutError
                 raise CrossDistillError(
                     f"--address {address}: cannot reach a Ray cluster ({_one_line(err)})"
