@@ -35,6 +35,9 @@ PLAN = {
 }
 
 
+FORGED_RAN = {"student": "enet", "teacher": "deeplabv3plus", "targets": "UCL"}
+
+
 def _edit(path: str, value):
     plan = copy.deepcopy(PLAN)
     *parents, last = path.split(".")
@@ -55,6 +58,11 @@ def _edit(path: str, value):
         (_edit("models.student.width", "half"), ["models.student.width"]),
         (_edit("versus", [["kmm"]]), ["versus"]),
         (_edit("invocations.0.command", KeyError), ["no key 'command'"]),
+        (_edit("invocations.0.targets", "UCL"), ["no key 'student'"]),  # recorded together
+        (
+            _edit("invocations", [PLAN["invocations"][0] | FORGED_RAN]),
+            ["invocations.targets is not a list"],
+        ),
         (_edit("options.arms", ["none", "nonsense"]), ["nonsense"]),
         (["a", "list"], ["not a JSON object"]),
     ],
@@ -66,6 +74,26 @@ def test_a_forged_plan_is_one_line_naming_it(plan, words, tmp_path, run_cli):
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert "compare.plan.json: not a comparison plan" in lines[0]
     assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_the_header_lists_only_the_invocations_of_its_networks_and_targets(tmp_path, run_cli):
+    """Several comparisons share a folder (its teachers): an ESPNet report does not list the
+    ENet invocations, nor their wall time. An invocation recorded without the keys counts."""
+    plan = copy.deepcopy(PLAN)
+    ran = {"machine": "m", "student": "enet", "teacher": "deeplabv3plus"}
+    plan["invocations"] = [
+        {"command": "legacy", "date": "d0", "machine": "m", "wall_s": 60.0},
+        {**ran, "command": "enet at HK", "date": "d1", "wall_s": 120.0, "targets": ["HK"]},
+        {**ran, "command": "enet at S1", "date": "d2", "wall_s": 6000.0, "targets": ["ISBI"]},
+        {**ran, "command": "espnet", "date": "d3", "wall_s": 6000.0, "targets": ["UCL"]}
+        | {"student": "espnet"},
+    ]
+    (tmp_path / "compare.plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    code, _, err = run_cli("report", tmp_path)
+    assert code == 0, err
+    md = (tmp_path / "compare.md").read_text(encoding="utf-8")
+    assert "`legacy` (d0); `enet at HK` (d1) (2 other invocation(s) on this folder" in md
+    assert "**wall time**: 3.0 min over 2 invocation(s)" in md
 
 
 def test_a_plan_without_finished_runs_reports_every_target_as_missing(tmp_path, run_cli):

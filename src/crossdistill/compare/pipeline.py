@@ -192,6 +192,10 @@ def compare(
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": None,  # stays None if this invocation is killed
         "trained": 0,
+        # what it ran, so that a report of other runs in the same folder leaves it out
+        "student": options.student,
+        "teacher": options.teacher,
+        "targets": list(options.targets),
     }
     plan["invocations"].append(invocation)
     _write_plan(out, plan)
@@ -334,6 +338,17 @@ def _networks(plan: dict, summaries: Mapping) -> dict[str, dict]:
     return models
 
 
+def concerns(invocation: Mapping, o: CompareOptions) -> bool:
+    """Whether ``invocation`` may have trained runs of the comparison ``o``: it ran ``o``'s
+    student and teacher at one of ``o``'s targets. One recorded without those keys (before
+    they existed) counts."""
+    if "targets" not in invocation:
+        return True
+    return (invocation["student"], invocation["teacher"]) == (o.student, o.teacher) and bool(
+        set(invocation["targets"]) & set(o.targets)
+    )
+
+
 def _commands(invocations: Sequence[Mapping]) -> str:
     """Each distinct command once, in order of first use, with the dates it was run."""
     dates: dict[str, list[str]] = {}
@@ -350,7 +365,8 @@ def _header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -> dict
     finished = len(summaries)
     params = {role: parameter_count(v["name"], v["width"]) for role, v in m.items()}
     ratio = params["teacher"] / params["student"]
-    invocations = plan.get("invocations", [])
+    recorded = plan.get("invocations", [])
+    invocations = [i for i in recorded if concerns(i, o)]
     ended = [i for i in invocations if i.get("wall_s") is not None]
     wall = sum(i["wall_s"] for i in ended)
     header = {
@@ -390,4 +406,10 @@ def _header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -> dict
         header["wall time"] = f"{wall / 60:.1f} min over {len(ended)} invocation(s)" + (
             f" (and {killed} stopped before its end, not counted)" if killed else ""
         )
+        others = len(recorded) - len(invocations)
+        if others:
+            header["commands"] += (
+                f" ({others} other invocation(s) on this folder, of other networks or targets, "
+                "not listed)"
+            )
     return header
