@@ -288,11 +288,20 @@ def predict(
         ),
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Slices per network call.")] = 16,
+    channel: Annotated[
+        int | None,
+        typer.Option(
+            help="For 4-D NIfTI inputs whose 4th axis holds channels (Decathlon: 0 = T2, "
+            "1 = ADC): the channel to segment."
+        ),
+    ] = None,
 ) -> None:
     """Segment a scan (or a folder of scans) into NIfTI masks on the input's exact grid."""
     from crossdistill.deploy.predict import predict as run_predict
 
-    report = run_predict(checkpoint, input_, output, engine, probabilities, batch_size)
+    report = run_predict(
+        checkpoint, input_, output, engine, probabilities, batch_size, channel=channel
+    )
     for case in report.written:
         _echo(f"{case.mask}: {case.foreground_ml:.1f} ml segmented ({case.input.name})")
     for path, reason in report.failed:

@@ -134,6 +134,29 @@ def test_nifti_grid_is_kept_and_mask_lands_on_the_box(tmp_path: Path, name: str)
     )
 
 
+def test_a_channel_of_a_4d_decathlon_image_is_segmented_on_its_3d_grid(tmp_path: Path) -> None:
+    """T2 on channel 0, ADC (the box dark) on channel 1, as the Decathlon stores them: the
+    mask is the box, on the image's 3-D grid; without --channel the error says how."""
+    image, inside = box_image()
+    adc = np.where(inside, 10, 900).astype(np.int16)
+    affine = AFFINES[next(iter(AFFINES))]
+    four_d = tmp_path / "prostate_00.nii.gz"
+    nib.save(nib.Nifti1Image(np.stack([image, adc], axis=-1), affine), four_d)
+
+    report = predict(threshold_engine(image), four_d, tmp_path / "m.nii.gz", channel=0)
+
+    out = nib.load(tmp_path / "m.nii.gz")
+    assert out.shape == image.shape and np.array_equal(out.affine, nib.load(four_d).affine)
+    check_box_mask(np.asanyarray(out.dataobj), inside)
+    assert report.written[0].input == four_d
+    with pytest.raises(InputError, match=r"got shape \(.*, 2\); .* with --channel N"):
+        predict(threshold_engine(image), four_d, tmp_path / "m2.nii.gz")
+    with pytest.raises(InputError, match="has 2 channels on its 4th axis, so no channel 2"):
+        predict(threshold_engine(image), four_d, tmp_path / "m2.nii.gz", channel=2)
+    with pytest.raises(CrossDistillError, match="--channel must be 0 or more"):
+        predict(threshold_engine(image), four_d, tmp_path / "m2.nii.gz", channel=-1)
+
+
 @pytest.mark.parametrize("name", list(AFFINES))
 def test_to_source_order_undoes_the_canonical_reorientation(tmp_path: Path, name: str) -> None:
     data = np.arange(np.prod(SHAPE), dtype=np.int32).reshape(SHAPE)

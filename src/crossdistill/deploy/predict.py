@@ -5,7 +5,9 @@ file, or a folder, without suffix, to write ``<input stem>.nii.gz`` into), or a 
 (OUTPUT is then a folder of ``<input stem>.nii.gz``; other files are ignored, every
 sub-folder is read as a DICOM series). ``probabilities=True`` also writes the foreground
 probability as float32 ``<stem>_prob.nii.gz``. Each mask is uint8 on the input's exact grid
-(see :mod:`crossdistill.deploy.segment`).
+(see :mod:`crossdistill.deploy.segment`). ``channel`` segments one channel of 4-D NIfTI inputs
+whose 4th axis holds channels (the Medical Segmentation Decathlon stores T2 and ADC so); the
+mask is on the image's 3-D grid.
 
 A bad single input raises :class:`InputError`. In a folder, a bad volume is recorded in
 :attr:`PredictReport.failed` and the others are still done. Nothing is ever written inside
@@ -17,10 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
+
 from crossdistill.data.io import (
     NIFTI_SUFFIXES,
     VOLUME_SUFFIXES,
+    Volume,
     is_dicom_folder,
+    quiet_nibabel,
     read_volume,
     volume_suffix,
 )
@@ -115,6 +121,7 @@ def predict(
     probabilities: bool = False,
     batch_size: int = 16,
     progress: bool = True,
+    channel: int | None = None,
 ) -> PredictReport:
     """Segment ``source`` (a scan or a folder of scans) into ``output``.
 
@@ -124,10 +131,14 @@ def predict(
         engine: ``torch`` or ``onnxruntime`` (default by the file: ``.onnx`` → onnxruntime).
         probabilities: also write ``<stem>_prob.nii.gz`` (float32 foreground probability).
         batch_size: slices per network call.
+        channel: the channel to segment of 4-D NIfTI inputs (module docstring); ``None``:
+            every input must be 3-D.
     """
     source, output = Path(source), Path(output)
     if batch_size < 1:
         raise CrossDistillError(f"--batch-size must be at least 1, got {batch_size}")
+    if channel is not None and channel < 0:
+        raise CrossDistillError(f"--channel must be 0 or more, got {channel}")
     if not source.exists():
         raise InputError(source, "does not exist")
     single = is_single_volume(source)
@@ -150,7 +161,9 @@ def predict(
         for path, mask_path in jobs:
             try:
                 report.written.append(
-                    _predict_one(runner, path, mask_path, probabilities, batch_size, claimed)
+                    _predict_one(
+                        runner, path, mask_path, probabilities, batch_size, claimed, channel
+                    )
                 )
             except CrossDistillError as err:
                 if single:
@@ -167,12 +180,13 @@ def _predict_one(
     probabilities: bool,
     batch_size: int,
     claimed: dict[Path, Path],
+    channel: int | None = None,
 ) -> CaseResult:
     targets = _targets(mask_path, probabilities)
     for target in targets:
         if target in claimed:
             raise InputError(path, f"its output {target.name} is also that of {claimed[target]}")
-    volume = read_volume(path)
+    volume = _read_input(path, channel)
     result = segment_volume(engine, volume, batch_size)
     claimed.update(dict.fromkeys(targets, path))
     save_on_source_grid(result.labels, volume, mask_path)
@@ -180,6 +194,30 @@ def _predict_one(
     if prob_path is not None:
         save_on_source_grid(result.foreground, volume, prob_path)
     return CaseResult(path, mask_path, prob_path, result.foreground_ml(volume))
+
+
+def _read_input(path: Path, channel: int | None) -> Volume:
+    """:func:`read_volume`; a 4-D NIfTI read without ``channel`` says how to choose one."""
+    try:
+        return read_volume(path, channel)
+    except InputError as err:
+        if channel is None and err.reason.startswith("expected a 3-D") and _is_4d_nifti(path):
+            raise InputError(
+                path,
+                f"{err.reason}; if its 4th axis holds channels (T2, ADC, ...), choose "
+                "the one to segment with --channel N (0 = the first)",
+            ) from None
+        raise
+
+
+def _is_4d_nifti(path: Path) -> bool:
+    if volume_suffix(path) not in NIFTI_SUFFIXES:
+        return False
+    try:
+        with quiet_nibabel():
+            return len(nib.load(str(path)).shape) == 4
+    except Exception:  # the error being reported already says what is wrong with the file
+        return False
 
 
 def _targets(mask_path: Path, probabilities: bool) -> list[Path]:
