@@ -18,8 +18,9 @@ Full ESPNet with decoder, α₂ = p = 2, α₃ = q = 3:
   downsampler's output (256), BN + PReLU;
 - **decoder** — 1×1 conv of level 3 to the classes, BN, 2× deconvolution; concatenated with a
   1×1 projection of level 2 to the classes, BN + PReLU, an ESP module (no residual), 2×
-  deconvolution, BN + PReLU; concatenated with level 1, 3×3 conv + BN + PReLU, and a final 2×
-  deconvolution. Deconvolutions are 2×2, stride 2; the final one has a bias, the others none.
+  deconvolution, BN + PReLU; concatenated with level 1, 3×3 conv + BN (the authors' has a PReLU
+  after it: see below), and a final 2× deconvolution. Deconvolutions are 2×2, stride 2; the
+  final one has a bias, the others none.
 
 Convolutions have no bias; BN uses eps 1e-3; PReLU has one slope per channel (as in the
 authors' code). The project's Table 1 lists this network (p=2, q=3, with the decoder) at 0.183 M
@@ -27,16 +28,20 @@ parameters and 1.27 GFLOPs at 1×1×384×384, 2 classes, 1 input channel. Measur
 parameters (−0.2 %) and 1.203 GFLOPs (−5.3 %; the rest is BN/PReLU element-wise work that
 FlopCounterMode does not count).
 
-**One deviation: the final deconvolution's bias** (``num_classes`` parameters; the authors'
-is bias-free). With 2 classes the decoder ends in a 2-channel BN + PReLU followed by that
-linear layer, so the foreground-minus-background logit is ``d = Σ_c w_c · y_c``. Once both
-PReLU slopes turn negative, ``y_c ≥ 0`` everywhere; if both ``w_c`` are negative too, ``d ≤ 0``
-at every pixel (foreground probability at most ½, so an empty argmax), and the gradient no
-longer leads out: the network sets ``y = 0`` on the prostate, where ``d`` is then at its
-largest, 0. Without the bias ESPNet at width ½ fell into this state in two of the first three
+**One deviation: the classifier head.** In the authors' decoder the last 3×3 convolution is
+followed by BN + PReLU on its ``num_classes`` channels and a bias-free 2× deconvolution. With
+2 classes the foreground-minus-background logit is then ``d = Σ_c w_c · y_c`` over two PReLU
+outputs. Once both PReLU slopes turn negative, ``y_c ≥ 0`` everywhere; if both ``w_c`` are
+negative too, ``d ≤ 0`` at every pixel (foreground probability at most ½, an empty argmax) and
+the gradient no longer leads out: the network sets ``y = 0`` on the prostate, where ``d`` is
+then at its largest, 0. ESPNet at width ½ fell into this state at two of the first three
 seeds of the study preset (validation Dice 0 from epoch 5 to 48, training loss still
-falling); with it, the same seeds reach 0.85. Checkpoints written before the bias (up to
-2026-12-06) do not load (their tensors do not fit the network).
+falling). A bias on the deconvolution alone did not close it: a distilled run then settled
+with the bias's foreground-minus-background at −0.21 (probability ≤ 0.45). Here the last
+convolution is followed by BN only, so ``d`` is affine in outputs of either sign, and the
+deconvolution has a bias; the parameter count is the authors' (two PReLU slopes out, two
+biases in). Checkpoints written before this (up to 2026-12-06) do not load (their tensors do
+not fit the network).
 
 Features: ``low`` = level-1 convolution output (16 channels, 1/2), ``high`` = level-3
 concatenation (256, 1/8). Input sides must be multiples of 32 (else
@@ -145,7 +150,9 @@ class ESPNet(SegmentationNetwork):
         self.project2 = nn.Conv2d(2 * c64 + cin, cls, 1, bias=False)
         self.fuse2 = nn.Sequential(_br(2 * cls), ESPModule(2 * cls, cls, residual=False))
         self.up2 = nn.Sequential(nn.ConvTranspose2d(cls, cls, 2, stride=2, bias=False), *_br(cls))
-        self.fuse1 = _cbr(c16 + cin + cls, cls, 3)
+        self.fuse1 = nn.Sequential(  # no PReLU before the classifier: module doc
+            nn.Conv2d(c16 + cin + cls, cls, 3, 1, 1, bias=False), nn.BatchNorm2d(cls, eps=_EPS)
+        )
         self.up1 = nn.ConvTranspose2d(cls, cls, 2, stride=2, bias=True)  # module doc
 
     def segment(self, x: Tensor) -> SegOutput:
