@@ -76,6 +76,14 @@ def test_a_forged_plan_is_one_line_naming_it(plan, words, tmp_path, run_cli):
     assert all(w in lines[0] for w in words), lines[0]
 
 
+def _report(plan: dict, folder, run_cli) -> str:
+    """``crossdistill report`` of ``plan`` written into ``folder``: its ``compare.md``."""
+    (folder / "compare.plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    code, _, err = run_cli("report", folder)
+    assert code == 0, err
+    return (folder / "compare.md").read_text(encoding="utf-8")
+
+
 def test_the_header_lists_only_the_invocations_of_its_networks_and_targets(tmp_path, run_cli):
     """Several comparisons share a folder (its teachers): an ESPNet report does not list the
     ENet invocations, nor their wall time. An invocation recorded without the keys counts."""
@@ -88,19 +96,13 @@ def test_the_header_lists_only_the_invocations_of_its_networks_and_targets(tmp_p
         {**ran, "command": "espnet", "date": "d3", "wall_s": 6000.0, "targets": ["UCL"]}
         | {"student": "espnet"},
     ]
-    (tmp_path / "compare.plan.json").write_text(json.dumps(plan), encoding="utf-8")
-    code, _, err = run_cli("report", tmp_path)
-    assert code == 0, err
-    md = (tmp_path / "compare.md").read_text(encoding="utf-8")
+    md = _report(plan, tmp_path, run_cli)
     assert "`legacy` (d0); `enet at HK` (d1) (2 other invocation(s) on this folder" in md
     assert "**wall time**: 3.0 min over 2 invocation(s)" in md
 
 
 def test_a_plan_without_finished_runs_reports_every_target_as_missing(tmp_path, run_cli):
-    (tmp_path / "compare.plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
-    code, _, err = run_cli("report", tmp_path)
-    assert code == 0, err
-    md = (tmp_path / "compare.md").read_text(encoding="utf-8")
+    md = _report(PLAN, tmp_path, run_cli)
     assert "**runs**: 0 of 8 finished" in md
     assert "| arm | UCL | HK | mean | teacher Dice where it teaches |\n|---|---|---|---|---|" in md
     assert "| kmm | – | – | – | – |" in md
