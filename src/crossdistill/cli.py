@@ -304,6 +304,8 @@ def predict(
     )
     for case in report.written:
         _echo(f"{case.mask}: {case.foreground_ml:.1f} ml segmented ({case.input.name})")
+        if case.warning:
+            typer.echo(f"crossdistill: warning: {case.input}: {case.warning}", err=True)
     for path, reason in report.failed:
         typer.echo(f"crossdistill: error: {path}: {reason}", err=True)
     if report.ignored:

@@ -460,3 +460,40 @@ def test_engine_output_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CrossDistillError, match=r"logits of shape \(10, 2, 16, 16\), expected"):
         predict(half, tmp_path / "scan.nii.gz", tmp_path / "m.nii.gz", batch_size=10)
     assert not (tmp_path / "m.nii.gz").exists()
+
+
+def test_an_empty_mask_and_a_scan_without_contrast_are_written_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    image, _ = box_image()
+    nib.save(nib.Nifti1Image(image, AFFINES["ras"]), tmp_path / "box.nii.gz")
+    nib.save(nib.Nifti1Image(np.full(SHAPE, 7, np.int16), AFFINES["ras"]), tmp_path / "flat.nii.gz")
+    background = fn_engine(
+        lambda b: np.stack([np.ones_like(b[:, 0]), np.zeros_like(b[:, 0])], axis=1)
+    )
+    everywhere = fn_engine(
+        lambda b: np.stack([np.zeros_like(b[:, 0]), np.ones_like(b[:, 0])], axis=1)
+    )
+
+    empty = predict(background, tmp_path / "box.nii.gz", tmp_path / "a.nii.gz").written[0]
+    flat = predict(everywhere, tmp_path / "flat.nii.gz", tmp_path / "b.nii.gz").written[0]
+    found = predict(threshold_engine(image), tmp_path / "box.nii.gz", tmp_path / "c.nii.gz")
+
+    assert empty.foreground_ml == 0 and "the mask is empty" in empty.warning
+    assert not np.asanyarray(nib.load(tmp_path / "a.nii.gz").dataobj).any()
+    assert flat.foreground_ml > 0 and "same value (no contrast)" in flat.warning
+    assert found.written[0].warning is None
+
+
+def test_cli_prints_the_warning_on_stderr_and_exits_0(deployed, tmp_path: Path, run_cli) -> None:
+    nib.save(nib.Nifti1Image(np.zeros(SHAPE, np.float32), AFFINES["ras"]), tmp_path / "z.nii.gz")
+
+    code, out, err = run_cli(
+        "predict", "--checkpoint", deployed["ckpt"], tmp_path / "z.nii.gz", tmp_path / "m.nii.gz"
+    )
+
+    assert code == 0 and "ml segmented" in out
+    assert err.strip() == (
+        f"crossdistill: warning: {tmp_path / 'z.nii.gz'}: every voxel of the scan has the same "
+        "value (no contrast): its mask is meaningless"
+    )

@@ -9,7 +9,9 @@ probability as float32 ``<stem>_prob.nii.gz``. Each mask is uint8 on the input's
 whose 4th axis holds channels (the Medical Segmentation Decathlon stores T2 and ADC so); the
 mask is on the image's 3-D grid.
 
-A bad single input raises :class:`InputError`. In a folder, a bad volume is recorded in
+An empty mask, or the mask of a scan without contrast, is still written, and its
+:attr:`CaseResult.warning` says so: rarely what the user wants, yet a valid answer. A bad
+single input raises :class:`InputError`. In a folder, a bad volume is recorded in
 :attr:`PredictReport.failed` and the others are still done. Nothing is ever written inside
 an input folder, and no input file is ever overwritten.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 
 from crossdistill.data.io import (
     NIFTI_SUFFIXES,
@@ -31,7 +34,7 @@ from crossdistill.data.io import (
     volume_suffix,
 )
 from crossdistill.deploy.engines import Engine, open_engine
-from crossdistill.deploy.segment import save_on_source_grid, segment_volume
+from crossdistill.deploy.segment import Segmentation, save_on_source_grid, segment_volume
 from crossdistill.errors import CrossDistillError, InputError
 from crossdistill.progress import progress_bar
 
@@ -40,12 +43,14 @@ PROB_SUFFIX = "_prob"
 
 @dataclass
 class CaseResult:
-    """One segmented input: where its mask (and probability map) went, and its volume."""
+    """One segmented input: where its mask (and probability map) went, its volume, and what
+    the user should know about it (``warning``, ``None`` when nothing)."""
 
     input: Path
     mask: Path
     probability: Path | None
     foreground_ml: float
+    warning: str | None = None
 
 
 @dataclass
@@ -193,7 +198,23 @@ def _predict_one(
     prob_path = targets[1] if probabilities else None
     if prob_path is not None:
         save_on_source_grid(result.foreground, volume, prob_path)
-    return CaseResult(path, mask_path, prob_path, result.foreground_ml(volume))
+    return CaseResult(
+        path,
+        mask_path,
+        prob_path,
+        result.foreground_ml(volume),
+        _mask_warning(result, volume),
+    )
+
+
+def _mask_warning(result: Segmentation, volume: Volume) -> str | None:
+    """What the user should check about this case's mask, or ``None``: a scan without
+    contrast (its mask says nothing about it), or an empty mask."""
+    if np.ptp(volume.array) == 0:
+        return "every voxel of the scan has the same value (no contrast): its mask is meaningless"
+    if not result.labels.any():
+        return "the mask is empty: nothing was segmented (is it a prostate T2 scan?)"
+    return None
 
 
 def _read_input(path: Path, channel: int | None) -> Volume:
