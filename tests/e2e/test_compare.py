@@ -135,6 +135,8 @@ def test_compare_trains_resumes_skips_and_reports_intervals(engine_cache, tmp_pa
     lines: list[str] = []
     compare(["S4"], **grid, max_runs=2, echo=lines.append)  # in this process: no import cost
     assert any("0 runs reused, 2 trained, 0 failed, 6 left to run" in line for line in lines)
+    (first,) = json.loads((out / "compare.plan.json").read_text(encoding="utf-8"))["invocations"]
+    assert first["trained"] == 2 and 0 < first["last_run_s"] <= first["wall_s"]
 
     second = _compare_cli(engine_cache, out, "--jobs", "2")
     assert second.returncode == 0, second.stderr

@@ -59,6 +59,7 @@ def _edit(path: str, value):
         (_edit("versus", [["kmm"]]), ["versus"]),
         (_edit("invocations.0.command", KeyError), ["no key 'command'"]),
         (_edit("invocations.0.targets", "UCL"), ["no key 'student'"]),  # recorded together
+        (_edit("invocations.0.last_run_s", "soon"), ["invocations.last_run_s"]),
         (
             _edit("invocations", [PLAN["invocations"][0] | FORGED_RAN]),
             ["invocations.targets is not a list"],
@@ -99,6 +100,35 @@ def test_the_header_lists_only_the_invocations_of_its_networks_and_targets(tmp_p
     md = _report(plan, tmp_path, run_cli)
     assert "`legacy` (d0); `enet at HK` (d1) (2 other invocation(s) on this folder" in md
     assert "**wall time**: 3.0 min over 2 invocation(s)" in md
+
+
+@pytest.mark.parametrize(
+    ("last_runs", "text"),
+    [
+        ([None, None], "2.0 min over 1 invocation(s) (and 2 stopped before the end, not counted)"),
+        (
+            [600.0, 300.0],
+            "2.0 min over 1 invocation(s), and 2 stopped before the end: at least 15.0 min, "
+            "each counted until its last finished run",
+        ),
+        (
+            [600.0, None],
+            "2.0 min over 1 invocation(s), and 2 stopped before the end: at least 10.0 min, "
+            "each counted until its last finished run (1 without a finished run recorded, "
+            "not counted)",
+        ),
+    ],
+)
+def test_a_stopped_invocation_counts_until_its_last_finished_run(
+    last_runs, text, tmp_path, run_cli
+):
+    plan = copy.deepcopy(PLAN)
+    done = {"command": "c", "date": "d0", "machine": "m", "wall_s": 120.0}
+    plan["invocations"] = [done] + [
+        {**done, "date": f"d{i}", "wall_s": None, "last_run_s": s}
+        for i, s in enumerate(last_runs, 1)
+    ]
+    assert f"**wall time**: {text}\n" in _report(plan, tmp_path, run_cli)
 
 
 def test_a_plan_without_finished_runs_reports_every_target_as_missing(tmp_path, run_cli):

@@ -191,6 +191,7 @@ def compare(
         "machine": machine(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": None,  # stays None if this invocation is killed
+        "last_run_s": None,  # when its latest run finished: a killed one's lower bound
         "trained": 0,
         # what it ran, so that a report of other runs in the same folder leaves it out
         "student": options.student,
@@ -199,7 +200,13 @@ def compare(
     }
     plan["invocations"].append(invocation)
     _write_plan(out, plan)
-    outcome = launch(planned, launcher, jobs, launcher_options, echo, max_runs)
+
+    def record_progress(run_id: str) -> None:
+        invocation["last_run_s"] = round(time.perf_counter() - start, 1)
+        invocation["trained"] += 1
+        _write_plan(out, plan)
+
+    outcome = launch(planned, launcher, jobs, launcher_options, echo, max_runs, record_progress)
     invocation.update(wall_s=round(time.perf_counter() - start, 1), trained=len(outcome.trained))
     _write_plan(out, plan)
     files = write_comparison(out, plan, metrics)
@@ -232,6 +239,25 @@ def _options_json(o: CompareOptions) -> dict:
 def _write_plan(out: Path, plan: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / PLAN, json.dumps(plan, indent=1))
+
+
+def _wall_time(invocations: Sequence[Mapping[str, Any]]) -> str:
+    """The invocations' wall time. One stopped before the end (``wall_s`` null) counts until
+    its latest finished run where that was recorded (``last_run_s``): a lower bound."""
+    ended = [i for i in invocations if i.get("wall_s") is not None]
+    text = f"{sum(i['wall_s'] for i in ended) / 60:.1f} min over {len(ended)} invocation(s)"
+    stopped = [i for i in invocations if i.get("wall_s") is None]
+    if not stopped:
+        return text
+    timed = [i["last_run_s"] for i in stopped if i.get("last_run_s") is not None]
+    untimed = len(stopped) - len(timed)
+    if not timed:
+        return f"{text} (and {untimed} stopped before the end, not counted)"
+    return (
+        f"{text}, and {len(stopped)} stopped before the end: at least {sum(timed) / 60:.1f} min, "
+        "each counted until its last finished run"
+        + (f" ({untimed} without a finished run recorded, not counted)" if untimed else "")
+    )
 
 
 def read_plan(out: Path) -> dict:
@@ -367,8 +393,6 @@ def _header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -> dict
     ratio = params["teacher"] / params["student"]
     recorded = plan.get("invocations", [])
     invocations = [i for i in recorded if concerns(i, o)]
-    ended = [i for i in invocations if i.get("wall_s") is not None]
-    wall = sum(i["wall_s"] for i in ended)
     header = {
         "networks": (
             f"student {m['student']['name']} (width {m['student']['width']:g}, "
@@ -402,10 +426,7 @@ def _header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -> dict
     if invocations:
         header["commands"] = _commands(invocations)
         header["machine"] = invocations[-1]["machine"]
-        killed = len(invocations) - len(ended)
-        header["wall time"] = f"{wall / 60:.1f} min over {len(ended)} invocation(s)" + (
-            f" (and {killed} stopped before its end, not counted)" if killed else ""
-        )
+        header["wall time"] = _wall_time(invocations)
         others = len(recorded) - len(invocations)
         if others:
             header["commands"] += (

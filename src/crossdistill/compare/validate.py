@@ -23,8 +23,8 @@ def check_plan(plan: Any) -> None:
     """Raise ``ValueError`` or ``KeyError`` unless ``plan`` holds what a report reads besides
     its options: ``preset``, ``data``, each role's ``name``, ``width`` and ``epochs``, the
     ``configs`` mapping, the ``versus`` pairs and each invocation's ``command``, ``date``,
-    ``machine`` and ``wall_s`` (and, where recorded, its ``student``, ``teacher`` and
-    ``targets``)."""
+    ``machine`` and ``wall_s`` (and, where recorded, its ``last_run_s``, ``student``,
+    ``teacher`` and ``targets``)."""
     if not isinstance(plan, Mapping):
         raise ValueError("not a JSON object")
     _text(plan["preset"], "preset")
@@ -46,6 +46,8 @@ def check_plan(plan: Any) -> None:
             _text(invocation[key], f"invocations.{key}")
         if invocation["wall_s"] is not None:
             number(invocation["wall_s"], "invocations.wall_s")
+        if invocation.get("last_run_s") is not None:  # recorded since 2026-12-06
+            number(invocation["last_run_s"], "invocations.last_run_s")
         if "targets" in invocation:  # recorded since 2026-12-06
             _text(invocation["student"], "invocations.student")
             _text(invocation["teacher"], "invocations.teacher")

@@ -118,8 +118,11 @@ def run_grid(
     launcher: Launcher,
     echo: Callable[[str], None] = print,
     max_runs: int | None = None,
+    on_trained: Callable[[str], None] | None = None,
 ) -> GridOutcome:
-    """Execute the planned runs that are not done; at most ``max_runs`` are started."""
+    """Execute the planned runs that are not done; at most ``max_runs`` are started.
+    ``on_trained(run_id)`` is called as each run finishes training (so that a caller can
+    record progress that outlives a killed grid)."""
     outcome = GridOutcome(reused=[p.spec.id for p in planned if p.state == DONE])
     finished = set(outcome.reused)
     waiting = [
@@ -170,6 +173,8 @@ def run_grid(
                 f"done   {job.id}: Dice {dice['mean']:.3f} ± {dice['std']:.3f} "
                 f"({result.seconds:.0f} s)"
             )
+            if on_trained is not None:
+                on_trained(job.id)
     outcome.not_run += [job.id for job in waiting]
     return outcome
 
@@ -224,13 +229,14 @@ def launch(
     launcher_options: dict[str, Any],
     echo: Callable[[str], None] = print,
     max_runs: int | None = None,
+    on_trained: Callable[[str], None] | None = None,
 ) -> GridOutcome:
     """:func:`run_grid` on the launcher called ``launcher`` (closed afterwards), then
     :func:`log_reused`."""
     with make_launcher(launcher, jobs, **launcher_options) as runner:
         if runner.description:
             echo(runner.description)
-        outcome = run_grid(planned, runner, echo, max_runs)
+        outcome = run_grid(planned, runner, echo, max_runs, on_trained)
     log_reused(planned, outcome.reused, echo)
     return outcome
 
