@@ -84,6 +84,16 @@ def test_arms_with_term_options_name_their_runs_and_set_the_terms(tmp_path):
     assert cfg.distill.terms == {"aam": {"stride": 8, "margin": 1.5}}
     assert cfg.distill.control == "untrained" and cfg.distill.preset == "ours"
 
+    # a list value keeps its commas: AAM's neighbourhood sizes with adaptive weights
+    (listed,) = parse_arms(split_methods("ours[aam.sizes=[1, 2, 3];aam.adaptive=true],none"))[1:]
+    assert listed.label == "ours[aam.sizes=[1,2,3],aam.adaptive=true]"
+    assert parse_arms([listed.label])[1] == listed
+    spec = compare_runs(CompareOptions(("UCL",), (0,), "enet", "deeplabv3plus", (listed,)))
+    cfg = spec_config(
+        spec[(listed, "UCL", 0)], load_config("study"), tmp_path, get_preset("study").scales
+    )
+    assert cfg.distill.terms == {"aam": {"sizes": [1, 2, 3], "adaptive": True}}
+
 
 @pytest.mark.parametrize(
     ("methods", "controls", "message"),
@@ -96,6 +106,8 @@ def test_arms_with_term_options_name_their_runs_and_set_the_terms(tmp_path):
         (["kmm+lm[aam.stride=8]"], [], "'aam' is not a term of 'kmm\\+lm'"),
         (["ours[aam=8]"], [], "TERM.OPTION=VALUE"),
         (["ours[aam.stride=8"], [], "cannot read"),
+        (["ours[aam.stride=8]]"], [], "cannot read"),
+        (["ours[aam.sizes=[1,2]@untrained"], [], "cannot read"),
     ],
 )
 def test_bad_arms_are_named(methods, controls, message):

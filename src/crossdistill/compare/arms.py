@@ -41,15 +41,17 @@ class Arm:
         return f"{text}@{self.control}" if self.control else text
 
 
-_ARM = re.compile(r"^(?P<method>[^\[\]@]+)(\[(?P<terms>[^\]]*)\])?(@(?P<control>.+))?$")
+#: METHOD[TERMS]@CONTROL; TERMS runs to the last "]", so a value may be a list ("[1,2,3]").
+_ARM = re.compile(r"^(?P<method>[^\[\]@]+)(\[(?P<terms>.*)\])?(@(?P<control>[^\[\]@]+))?$")
 
 
-def split_methods(text: str) -> list[str]:
-    """``--methods``: split on the commas outside ``[...]``."""
+def split_methods(text: str, separators: str = ",") -> list[str]:
+    """``--methods``: split on the ``separators`` outside ``[...]`` (at any depth), so that
+    ``ours[aam.sizes=[1,2,3],aam.adaptive=true],kmm`` is two methods; empty parts dropped."""
     parts, depth, current = [], 0, ""
     for char in text:
         depth += {"[": 1, "]": -1}.get(char, 0)
-        if char == "," and depth == 0:
+        if char in separators and depth == 0:
             parts.append(current)
             current = ""
         else:
@@ -60,7 +62,7 @@ def split_methods(text: str) -> list[str]:
 def _terms(text: str, method: str, options: str) -> tuple[str, ...]:
     known = preset_terms(method)
     terms = []
-    for item in (t.strip() for t in options.replace(";", ",").split(",") if t.strip()):
+    for item in split_methods(options, ",;"):
         key, sep, _ = item.partition("=")
         term, dot, option = key.strip().partition(".")
         if not sep or not dot or not option:
@@ -74,9 +76,18 @@ def _terms(text: str, method: str, options: str) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _arm(text: str) -> Arm:
     match = _ARM.match(text.strip().lower())
-    if match is None:
+    if match is None or not _balanced(text):
         raise CrossDistillError(f"--methods: cannot read '{text}' (METHOD[TERM.OPTION=V]@CONTROL)")
     method = match["method"].strip()
     if "+" in method:  # one name per set of terms: lm+kmm is kmm+lm
