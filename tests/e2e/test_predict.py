@@ -134,6 +134,18 @@ def test_nifti_grid_is_kept_and_mask_lands_on_the_box(tmp_path: Path, name: str)
     )
 
 
+def test_a_nifti2_scan_gets_a_nifti2_mask_on_its_grid(tmp_path: Path) -> None:
+    image, inside = box_image()
+    nib.save(nib.Nifti2Image(image, AFFINES["oblique"]), tmp_path / "scan.nii.gz")
+
+    predict(threshold_engine(image), tmp_path / "scan.nii.gz", tmp_path / "m.nii.gz")
+
+    out = nib.load(tmp_path / "m.nii.gz")
+    assert isinstance(out, nib.Nifti2Image) and out.shape == image.shape
+    assert np.array_equal(out.affine, nib.load(tmp_path / "scan.nii.gz").affine)
+    check_box_mask(np.asanyarray(out.dataobj), inside)
+
+
 def test_a_channel_of_a_4d_decathlon_image_is_segmented_on_its_3d_grid(tmp_path: Path) -> None:
     """T2 on channel 0, ADC (the box dark) on channel 1, as the Decathlon stores them: the
     mask is the box, on the image's 3-D grid; without --channel the error says how."""

@@ -42,6 +42,25 @@ def test_nifti_is_reoriented_to_ras(tmp_path):
     )
 
 
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_nifti2_reads_as_nifti1_and_its_bad_spacing_is_named(tmp_path, suffix):
+    """NIfTI-2 (a 540-byte header, what some converters write for large images) is read as
+    NIfTI-1 is; its stored spacing is checked like NIfTI-1's, not misread as one."""
+    data = reference()
+    nib.save(nib.Nifti2Image(data, _expected_ras_affine()), tmp_path / f"v{suffix}")
+    _check_canonical(read_volume(tmp_path / f"v{suffix}"), data[::-1, ::-1, :])
+    bad = tmp_path / "bad.nii"  # nibabel repairs pixdim on saving: patch the stored header
+    nib.save(nib.Nifti2Image(data, np.eye(4)), bad)
+    raw = bytearray(bad.read_bytes())
+    header = nib.Nifti2Header.from_fileobj(io.BytesIO(bytes(raw)))
+    header["pixdim"][1:4] = [1.0, 0.0, 1.0]
+    header["qform_code"] = header["sform_code"] = 0
+    raw[: header.sizeof_hdr] = header.binaryblock
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="invalid voxel spacing"):
+        read_volume(bad)
+
+
 @pytest.mark.parametrize("suffix", [".mhd", ".nrrd", ".nii.gz"])
 def test_itk_formats_match_nifti_grid(tmp_path, suffix):
     path = tmp_path / f"v{suffix}"

@@ -173,10 +173,11 @@ def quiet_nibabel() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _raw_pixdim(path: Path) -> np.ndarray:
-    """The header's pixdim[1:4] as stored, before nibabel silently repairs it."""
+def _raw_pixdim(path: Path, header_class: type[nib.Nifti1Header]) -> np.ndarray:
+    """The header's pixdim[1:4] as stored, before nibabel silently repairs it; the header is
+    read as ``header_class`` (NIfTI-1 or NIfTI-2, as nibabel recognised the file)."""
     with ImageOpener(str(path)) as handle:
-        header = nib.Nifti1Header.from_fileobj(handle, check=False)
+        header = header_class.from_fileobj(handle, check=False)
     return np.asarray(header["pixdim"][1:4], dtype=float)
 
 
@@ -189,7 +190,7 @@ def _read_nifti(path: Path, channel: int | None) -> tuple[np.ndarray, np.ndarray
                 check_shape(path, shape)
             else:
                 check_channel(path, shape, channel)
-            pixdim = _raw_pixdim(path)[: max(0, min(3, len(shape)))]
+            pixdim = _raw_pixdim(path, type(image.header))[: max(0, min(3, len(shape)))]
             if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
                 raise InputError(
                     path, f"invalid voxel spacing (pixdim) {pixdim.tolist()} in the header"

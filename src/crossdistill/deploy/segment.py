@@ -79,17 +79,18 @@ def segment_volume(engine: Engine, volume: Volume, batch_size: int = 16) -> Segm
 def save_on_source_grid(array: np.ndarray, volume: Volume, path: str | Path) -> Path:
     """Write ``array`` (in the file's voxel order) as NIfTI on ``volume``'s file grid.
 
-    A NIfTI input lends its header (qform and sform with their codes, pixdim, units), so the
-    output's grid is the input's exactly; other inputs get their RAS+ affine as qform and
-    sform with the code *scanner*. The file appears atomically (temporary name, rename).
+    A NIfTI input lends its header (qform and sform with their codes, pixdim, units) and its
+    format (NIfTI-1 or NIfTI-2), so the output's grid is the input's exactly; other inputs get
+    their RAS+ affine as qform and sform with the code *scanner*. The file appears atomically
+    (temporary name, rename).
     """
     path = Path(path)
     if tuple(array.shape) != tuple(volume.source_shape):
         raise ValueError(f"array of shape {array.shape} is not on {volume.source_shape}")
     if volume.path.is_file() and volume_suffix(volume.path) in NIFTI_SUFFIXES:
         with quiet_nibabel():  # its header was checked on reading; say nothing twice
-            header = nib.load(str(volume.path)).header.copy()
-        image = nib.Nifti1Image(array, volume.source_affine, header)
+            source = nib.load(str(volume.path))
+        image = type(source)(array, volume.source_affine, source.header.copy())  # NIfTI-1 or -2
     else:
         image = nib.Nifti1Image(array, volume.source_affine)
         image.set_qform(volume.source_affine, code="scanner")
