@@ -91,6 +91,25 @@ def test_dicom_folder_errors(tmp_path):
         read_volume(mixed)
 
 
+@pytest.mark.parametrize(
+    ("name", "compress", "advice"),
+    [("v.nii", True, "rename it to .nii.gz"), ("v.nii.gz", False, "rename it to .nii")],
+)
+def test_a_nifti_whose_compression_contradicts_its_name_says_how_to_rename_it(
+    tmp_path, name, compress, advice
+):
+    nib.save(
+        nib.Nifti1Image(reference(), np.eye(4)),
+        tmp_path / ("src.nii.gz" if compress else "src.nii"),
+    )
+    (tmp_path / name).write_bytes(
+        (tmp_path / ("src.nii.gz" if compress else "src.nii")).read_bytes()
+    )
+    with pytest.raises(InputError, match=advice + "$") as err:
+        read_volume(tmp_path / name)
+    assert str(tmp_path / name) in str(err.value)
+
+
 def test_not_a_volume(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InputError, match="not a volume"):

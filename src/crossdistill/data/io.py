@@ -209,8 +209,26 @@ def _read_nifti(path: Path, channel: int | None) -> tuple[np.ndarray, np.ndarray
             path, "cannot read: the header's dimensions do not fit in memory"
         ) from None
     except Exception as err:  # nibabel raises many types for corrupt files
-        raise InputError(path, f"cannot read NIfTI ({short_reason(err)})") from None
+        raise InputError(
+            path, _misnamed(path) or f"cannot read NIfTI ({short_reason(err)})"
+        ) from None
     return array, affine
+
+
+def _misnamed(path: Path) -> str | None:
+    """Why a NIfTI file cannot be read if its compression contradicts its name (nibabel goes
+    by the name); ``None`` otherwise. Nothing is guessed: the user renames the file."""
+    try:
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+    except OSError:
+        return None
+    named_gz = path.name.lower().endswith(".gz")
+    if gzipped and not named_gz:
+        return "is gzip-compressed but named .nii; rename it to .nii.gz"
+    if named_gz and not gzipped:
+        return "is not gzip-compressed but named .nii.gz; rename it to .nii"
+    return None
 
 
 def _canonical(array: np.ndarray, affine: np.ndarray, path: Path) -> Volume:
