@@ -2,7 +2,7 @@
 recorded before invocations had them, read from each invocation's own command line.
 
 A report lists only the invocations of its student and teacher at its targets
-(``compare.pipeline.concerns``); an invocation without those keys counts for every report,
+(``compare.header.concerns``); an invocation without those keys counts for every report,
 so that, in a folder shared by several students, an ESPNet report would list the ENet
 invocations and their wall time. The keys are taken from the command's ``--student``,
 ``--teacher`` and ``--targets`` (their defaults where absent); an invocation whose command is
