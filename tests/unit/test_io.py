@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import nibabel as nib
@@ -108,6 +109,17 @@ def test_a_nifti_whose_compression_contradicts_its_name_says_how_to_rename_it(
     with pytest.raises(InputError, match=advice + "$") as err:
         read_volume(tmp_path / name)
     assert str(tmp_path / name) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("junk.nii.gz", b"not a nifti" * 40), ("junk.nii", gzip.compress(b"not a nifti" * 40))],
+)
+def test_a_file_that_is_no_nifti_gets_no_rename_advice(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(InputError, match="cannot read NIfTI") as err:
+        read_volume(tmp_path / name)
+    assert "rename" not in str(err.value)
 
 
 def test_not_a_volume(tmp_path):

@@ -8,9 +8,11 @@ names the file and the reason.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -216,12 +218,17 @@ def _read_nifti(path: Path, channel: int | None) -> tuple[np.ndarray, np.ndarray
 
 
 def _misnamed(path: Path) -> str | None:
-    """Why a NIfTI file cannot be read if its compression contradicts its name (nibabel goes
-    by the name); ``None`` otherwise. Nothing is guessed: the user renames the file."""
+    """Why a NIfTI file cannot be read if it is a NIfTI file whose compression contradicts its
+    name (nibabel goes by the name); ``None`` otherwise. Nothing is guessed: the user renames
+    the file. At most the first 352 decompressed bytes are read."""
     try:
         with open(path, "rb") as handle:
             gzipped = handle.read(2) == b"\x1f\x8b"
-    except OSError:
+        with (gzip.open if gzipped else open)(path, "rb") as handle:
+            head = handle.read(352)
+    except (OSError, EOFError, zlib.error):
+        return None
+    if not _is_nifti_header(head):
         return None
     named_gz = path.name.lower().endswith(".gz")
     if gzipped and not named_gz:
@@ -229,6 +236,11 @@ def _misnamed(path: Path) -> str | None:
     if named_gz and not gzipped:
         return "is not gzip-compressed but named .nii.gz; rename it to .nii"
     return None
+
+
+def _is_nifti_header(head: bytes) -> bool:
+    """NIfTI-1's magic at byte 344 or NIfTI-2's at byte 4."""
+    return head[344:348] == b"n+1\x00" or head[4:12] == b"n+2\x00\r\n\x1a\n"
 
 
 def _canonical(array: np.ndarray, affine: np.ndarray, path: Path) -> Volume:
