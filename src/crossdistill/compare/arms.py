@@ -45,12 +45,20 @@ class Arm:
 _ARM = re.compile(r"^(?P<method>[^\[\]@]+)(\[(?P<terms>.*)\])?(@(?P<control>[^\[\]@]+))?$")
 
 
+def _bracket_depths(text: str) -> list[int]:
+    """How many ``[`` are open after each character of ``text``."""
+    depths, depth = [], 0
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        depths.append(depth)
+    return depths
+
+
 def split_methods(text: str, separators: str = ",") -> list[str]:
     """``--methods``: split on the ``separators`` outside ``[...]`` (at any depth), so that
     ``ours[aam.sizes=[1,2,3],aam.adaptive=true],kmm`` is two methods; empty parts dropped."""
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += {"[": 1, "]": -1}.get(char, 0)
+    parts, current = [], ""
+    for char, depth in zip(text, _bracket_depths(text), strict=True):
         if char in separators and depth == 0:
             parts.append(current)
             current = ""
@@ -77,12 +85,8 @@ def _terms(text: str, method: str, options: str) -> tuple[str, ...]:
 
 
 def _balanced(text: str) -> bool:
-    depth = 0
-    for char in text:
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if depth < 0:
-            return False
-    return depth == 0
+    depths = _bracket_depths(text)
+    return not depths or (min(depths) >= 0 and depths[-1] == 0)
 
 
 def _arm(text: str) -> Arm:

@@ -222,10 +222,10 @@ def _misnamed(path: Path) -> str | None:
     name (nibabel goes by the name); ``None`` otherwise. Nothing is guessed: the user renames
     the file. At most the first 352 decompressed bytes are read."""
     try:
-        with open(path, "rb") as handle:
-            gzipped = handle.read(2) == b"\x1f\x8b"
-        with (gzip.open if gzipped else open)(path, "rb") as handle:
-            head = handle.read(352)
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            head = (gzip.GzipFile(fileobj=raw) if gzipped else raw).read(352)
     except (OSError, EOFError, zlib.error):
         return None
     if not _is_nifti_header(head):
