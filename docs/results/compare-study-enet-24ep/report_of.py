@@ -16,6 +16,7 @@ from pathlib import Path
 
 from crossdistill.compare import read_plan, write_comparison
 from crossdistill.compare.arms import CompareOptions, parse_arms, split_methods
+from crossdistill.compare.pipeline import parse_versus
 from crossdistill.data.sites import resolve_sites
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,7 +52,7 @@ def main() -> None:
         **plan["models"],
         "student": {"name": args.student, "width": args.width, "epochs": args.epochs},
     }
-    plan["versus"] = [pair.split(":") for pair in split_methods(args.versus)]
+    plan["versus"] = [list(pair) for pair in parse_versus(split_methods(args.versus), options.arms)]
     plan["configs"] = {}  # the digests are the last invocation's, of other runs
     for path in write_comparison(args.out, plan, to=args.dest):
         print(f"wrote {path}")
