@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from crossdistill.config import dump_config, load_config
+from crossdistill.engine.checkpoint import save_checkpoint
 from crossdistill.engine.loading import network_sha256
 from crossdistill.engine.optim import make_scheduler
 from crossdistill.errors import CrossDistillError
@@ -218,6 +219,31 @@ def test_plan_skips_finished_resumes_interrupted_restarts_changed(tmp_path):
     (tmp_path / distilled.spec.id / "summary.json").write_text(json.dumps(summary))
     states = [(p.state, p.why) for p in _grid_plan(tmp_path)]
     assert states[2] == ("check", "its teacher is trained again; kept if to the same weights")
+
+
+def test_finished_student_of_a_teacher_trained_again_earlier_is_trained_again(tmp_path):
+    """A teacher trained again by an earlier call (other weights now) makes the finished
+    students that record the old weights train again; same weights, or no record, keep them."""
+    teacher, alone, distilled = _grid_plan(tmp_path)
+    for p in (teacher, alone, distilled):
+        folder = tmp_path / p.spec.id
+        folder.mkdir(parents=True)
+        dump_config(p.config, folder / "config.yaml")
+        (folder / "summary.json").write_text("{}")
+    best = tmp_path / teacher.spec.id / "checkpoints/best.safetensors"
+    save_checkpoint(best, {"w": torch.ones(2)}, {"epoch": 1})
+    summary = tmp_path / distilled.spec.id / "summary.json"
+    summary.write_text(json.dumps({"teacher_weights_sha256": network_sha256(best)}))
+    assert [p.state for p in _grid_plan(tmp_path)] == ["done", "done", "done"]
+    save_checkpoint(best, {"w": torch.zeros(2)}, {"epoch": 1})  # trained again, other weights
+    states = [(p.state, p.why) for p in _grid_plan(tmp_path)]
+    assert states == [
+        ("done", ""),
+        ("done", ""),
+        ("restart", "its teacher now holds other weights than it was distilled from"),
+    ]
+    summary.write_text("{}")  # a summary from before the record: nothing to compare
+    assert [p.state for p in _grid_plan(tmp_path)] == ["done", "done", "done"]
 
 
 class _ScriptedLauncher(Launcher):

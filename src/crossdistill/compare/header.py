@@ -49,6 +49,43 @@ def _commands(invocations: Sequence[Mapping]) -> str:
     return "; ".join(f"`{command}` ({', '.join(when)})" for command, when in dates.items())
 
 
+def teacher_weights(summaries: Mapping) -> str | None:
+    """Whether the distilled arms of each (target, seed) were distilled from the same teacher
+    weights (``teacher_weights_sha256`` of their summaries); ``None`` without distilled runs.
+
+    Arms of one (target, seed) distilled from different weights (a teacher trained again, on
+    another CPU, between their runs) are named: their difference is not the method's alone.
+    """
+    digests: dict[tuple[str, int], dict[str, list[str]]] = {}
+    unrecorded = 0
+    for (arm, target, seed), summary in summaries.items():
+        if summary.get("teacher") is None:
+            continue
+        digest = summary.get("teacher_weights_sha256")
+        if not isinstance(digest, str):
+            unrecorded += 1
+            continue
+        digests.setdefault((target, seed), {}).setdefault(digest, []).append(arm.label)
+    if not digests and not unrecorded:
+        return None
+    mixed = [
+        f"{display_name(target)} seed {seed}: "
+        + " vs ".join(f"{', '.join(sorted(arms))} ({d[:8]})" for d, arms in by_digest.items())
+        for (target, seed), by_digest in sorted(digests.items())
+        if len(by_digest) > 1
+    ]
+    if mixed:
+        text = (
+            "**differ within a (target, seed)**, so those differences mix the teacher with the "
+            "method: " + "; ".join(mixed)
+        )
+    else:
+        text = "one per (target, seed): every distilled arm records the same teacher weights"
+    if unrecorded:
+        text += f" ({unrecorded} run(s) record no teacher weights digest, not checked)"
+    return text
+
+
 def report_header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -> dict[str, str]:
     """The report's header; ``by_run``: the finished summaries by run id (a run that two arms
     report counts once in the training time)."""
@@ -77,6 +114,9 @@ def report_header(plan: dict, summaries: Mapping, total: int, by_run: Mapping) -
         "held-out data": "settings are chosen on the source sites' validation Dice only; "
         "the target sites' test cases are for this report",
     }
+    weights = teacher_weights(summaries)
+    if weights is not None:
+        header["teacher weights"] = weights
     shared = shared_runs(o)
     if shared:
         header["shared runs"] = "; ".join(

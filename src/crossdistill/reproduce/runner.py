@@ -3,9 +3,11 @@ the runs to a launcher in dependency order.
 
 A run is submitted only once every run it depends on has finished, so with ``--jobs N`` the
 teachers and the students without teacher train side by side and each distilled student
-starts as soon as its teacher is done. A finished run is never trained again; a run whose
-teacher is trained again in this grid is itself trained again, unless it records the teacher
-weights it was distilled from and the teacher comes out with them (``check``). A failed
+starts as soon as its teacher is done. A finished run is never trained again, except when
+its teacher's weights are not those it records having been distilled from (its teacher was
+trained again, by this grid or an earlier call into the same folder); a run whose teacher is
+trained again in this grid is itself trained again, unless it records the teacher weights it
+was distilled from and the teacher comes out with them (``check``). A failed
 run does not stop the grid: the runs that depend on it are left out, and all are reported.
 With ``tracking.backend`` set (``--tracking mlflow``), the runs a grid trains are logged into
 one experiment of the grid (:func:`grid_tracking`), each tagged with what the grid knows of it.
@@ -34,6 +36,7 @@ from crossdistill.reproduce.runs import (
     recorded_teacher,
     run_state,
     spec_config,
+    teacher_digest,
 )
 from crossdistill.summary_check import checked_summary
 from crossdistill.tracking import local_store, prepare_experiment, require_backend
@@ -75,16 +78,24 @@ def plan_runs(
     finished unless a run still to train needs it; then it is trained again. A finished
     student of a teacher trained again is checked once the teacher is done (``check``: kept
     when the teacher has the weights it was distilled from); without that record, or when
-    it was interrupted, it is trained again."""
+    it was interrupted, it is trained again. A finished student whose finished teacher now
+    holds other weights than those its summary records (the teacher was trained again by an
+    earlier call) is trained again, so that every arm of a (target, seed) is distilled from
+    the same teacher; one without the record, or whose teacher's checkpoint is missing, is
+    kept (nothing to compare)."""
     configs = [spec_config(s, base, runs_dir, scales, overrides, tracking) for s in runs]
     found = {spec.id: run_state(cfg) for spec, cfg in zip(runs, configs, strict=True)}
     needed = {d for spec in runs if found[spec.id][0] != DONE for d in spec.depends}
     planned: list[PlannedRun] = []
     states: dict[str, str] = {}
+    digests: dict[str, str | None] = {}  # teacher path → its weights digest now
     for spec, cfg in zip(runs, configs, strict=True):
         state, why = found[spec.id]
         if state == DONE and spec.id in needed and not has_checkpoint(cfg):
             state, why = RESTART, "its checkpoint is missing and a run to train needs it"
+        teachers_done = all(states[d] == DONE for d in spec.depends)
+        if state == DONE and teachers_done and _distilled_from_other_weights(cfg, digests):
+            state, why = RESTART, "its teacher now holds other weights than it was distilled from"
         if state in (DONE, RESUME) and any(states[d] != DONE for d in spec.depends):
             if state == DONE and recorded_teacher(_summary(cfg)) is not None:
                 state, why = CHECK, "its teacher is trained again; kept if to the same weights"
@@ -93,6 +104,19 @@ def plan_runs(
         states[spec.id] = state
         planned.append(PlannedRun(spec, cfg, state, why))
     return planned
+
+
+def _distilled_from_other_weights(cfg: RunConfig, digests: dict[str, str | None]) -> bool:
+    """Whether the finished run records teacher weights (``teacher_weights_sha256``) other
+    than those its teacher's checkpoint holds now; ``False`` when either is unknown.
+    ``digests`` caches each teacher's digest by path."""
+    recorded = recorded_teacher(_summary(cfg))
+    if recorded is None or cfg.distill.teacher is None:
+        return False
+    key = str(cfg.distill.teacher)
+    if key not in digests:
+        digests[key] = teacher_digest(cfg)
+    return digests[key] is not None and digests[key] != recorded
 
 
 def _summary(cfg: RunConfig) -> dict | None:

@@ -210,19 +210,27 @@ def recorded_teacher(summary: dict | None) -> str | None:
     return digest if isinstance(digest, str) else None
 
 
+def teacher_digest(cfg: RunConfig) -> str | None:
+    """The weights digest of the teacher ``cfg`` distils from as it is on disk now, or
+    ``None`` (no teacher, or its checkpoint is missing or unreadable: a grid restored from
+    its summaries)."""
+    if cfg.distill.teacher is None:
+        return None
+    try:
+        return network_sha256(cfg.distill.teacher)
+    except CrossDistillError:
+        return None
+
+
 def kept_summary(cfg: RunConfig) -> dict | None:
     """The finished run's summary when its teacher now holds the very weights the run was
     distilled from (a teacher trained again to the same weights, as a seeded CPU run is);
     ``None`` when the teacher changed, is unreadable, or the run does not record it."""
     summary = finished_summary(cfg)
     recorded = recorded_teacher(summary)
-    if recorded is None or cfg.distill.teacher is None:
+    if recorded is None:
         return None
-    try:
-        current = network_sha256(cfg.distill.teacher)
-    except CrossDistillError:
-        return None
-    return summary if current == recorded else None
+    return summary if teacher_digest(cfg) == recorded else None
 
 
 def train_run(cfg: RunConfig, resume: bool, progress: bool = False) -> dict:
