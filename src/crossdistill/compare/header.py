@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crossdistill.compare.arms import CompareOptions, shared_runs
+from crossdistill.compare.arms import Arm, CompareOptions, shared_runs
 from crossdistill.data.sites import display_name
 from crossdistill.models import create_model
 
@@ -49,7 +49,7 @@ def _commands(invocations: Sequence[Mapping]) -> str:
     return "; ".join(f"`{command}` ({', '.join(when)})" for command, when in dates.items())
 
 
-def teacher_weights(summaries: Mapping) -> str | None:
+def teacher_weights(summaries: Mapping[tuple[Arm, str, int], Mapping]) -> str | None:
     """Whether the distilled arms of each (target, seed) were distilled from the same teacher
     weights (``teacher_weights_sha256`` of their summaries); ``None`` without distilled runs.
 

@@ -110,8 +110,8 @@ def _distilled_from_other_weights(cfg: RunConfig, digests: dict[str, str | None]
     """Whether the finished run records teacher weights (``teacher_weights_sha256``) other
     than those its teacher's checkpoint holds now; ``False`` when either is unknown.
     ``digests`` caches each teacher's digest by path."""
-    recorded = recorded_teacher(_summary(cfg))
-    if recorded is None or cfg.distill.teacher is None:
+    recorded = recorded_teacher(_summary(cfg))  # None for a run without teacher
+    if recorded is None:
         return False
     key = str(cfg.distill.teacher)
     if key not in digests:
